@@ -1,0 +1,83 @@
+--
+-- 00_setup: the extension, and the sbx helpers that drive the sandbox's
+-- control endpoints from SQL (test-only; superuser, through curl).
+--
+CREATE EXTENSION massupdate;
+CREATE SCHEMA sbx;
+CREATE FUNCTION sbx.url() RETURNS text LANGUAGE sql STABLE
+AS $$ SELECT current_setting('massupdate_test.sandbox_url') $$;
+CREATE FUNCTION sbx.shell_quote(s text) RETURNS text LANGUAGE sql IMMUTABLE
+AS $$ SELECT '''' || replace(s, '''', '''\''''') || '''' $$;
+-- sbx.run(cmd): one line of a shell command's output, taken verbatim
+CREATE FUNCTION sbx.run(cmd text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	result text;
+BEGIN
+	CREATE TEMP TABLE IF NOT EXISTS sbx_out (line text);
+	TRUNCATE sbx_out;
+	EXECUTE format('COPY sbx_out FROM PROGRAM %L WITH (FORMAT csv, DELIMITER E''\x02'', QUOTE E''\x01'')',
+				   cmd || ' | tr -d ''\n''; echo');
+	SELECT line INTO result FROM sbx_out;
+	RETURN result;
+END
+$$;
+-- sbx.http(method, path, body): call a control endpoint, answer as jsonb
+CREATE FUNCTION sbx.http(method text, path text, body jsonb, base text DEFAULT NULL)
+RETURNS jsonb LANGUAGE sql AS $$
+	SELECT sbx.run(format('curl -sS -m 60 -X %s %s%s',
+		method,
+		sbx.shell_quote(coalesce(base, sbx.url()) || '/__sandbox/' || path),
+		CASE WHEN body IS NULL THEN ''
+			 ELSE ' -H ''Content-Type: application/json'' --data-binary '
+				  || sbx.shell_quote(body::text) END))::jsonb
+$$;
+CREATE FUNCTION sbx.get(path text, base text DEFAULT NULL) RETURNS jsonb LANGUAGE sql
+AS $$ SELECT sbx.http('GET', path, NULL, base) $$;
+CREATE FUNCTION sbx.post(path text, body jsonb DEFAULT '{}', base text DEFAULT NULL)
+RETURNS jsonb LANGUAGE sql AS $$ SELECT sbx.http('POST', path, body, base) $$;
+CREATE FUNCTION sbx.patch(path text, body jsonb, base text DEFAULT NULL)
+RETURNS jsonb LANGUAGE sql AS $$ SELECT sbx.http('PATCH', path, body, base) $$;
+-- sbx.start_sandbox(args): start another sandbox (e.g. '--dc eu'), answer its URL
+CREATE FUNCTION sbx.start_sandbox(args text DEFAULT '') RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	dir text := current_setting('massupdate_test.tmpdir') || '/sandboxes';
+	name text := 'sql' || md5(random()::text);
+	out text := dir || '/' || name;
+	url text;
+BEGIN
+	PERFORM sbx.run(format('setsid %s --port 0 %s >%s.out 2>%s.err </dev/null & echo $! >%s.pid',
+		current_setting('massupdate_test.sandbox_bin'), args, out, out, out));
+	FOR i IN 1..250 LOOP
+		url := sbx.run(format('sed -n ''s/^zcrm-sandbox listening on //p'' %s.out', out));
+		EXIT WHEN url <> '';
+		PERFORM pg_sleep(0.02);
+	END LOOP;
+	IF url = '' THEN
+		RAISE EXCEPTION 'sandbox % did not start', args;
+	END IF;
+	RETURN url;
+END
+$$;
+-- sbx.stop_sandboxes(): stop every sandbox sbx.start_sandbox started
+CREATE FUNCTION sbx.stop_sandboxes() RETURNS void LANGUAGE sql AS $$
+	SELECT sbx.run(format('for f in %s/sandboxes/sql*.pid; do [ -f "$f" ] && kill $(cat "$f") 2>/dev/null; rm -f "$f"; done; true',
+		current_setting('massupdate_test.tmpdir')))
+$$;
+-- sbx.wait(condition, timeout): poll a boolean SQL expression until it is
+-- true or the deadline passes; answers whether it became true
+CREATE FUNCTION sbx.wait(condition text, timeout interval DEFAULT '30s') RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+	deadline timestamptz := clock_timestamp() + timeout;
+	ok boolean;
+BEGIN
+	LOOP
+		EXECUTE 'SELECT (' || condition || ')' INTO ok;
+		IF ok THEN RETURN true; END IF;
+		IF clock_timestamp() > deadline THEN RETURN false; END IF;
+		PERFORM pg_sleep(0.05);
+	END LOOP;
+END
+$$;
+SELECT sbx.post('reset');
+SELECT (sbx.get('stats') ? 'requests_total') AS sandbox_answers;

@@ -1,0 +1,33 @@
+/*-------------------------------------------------------------------------
+ *
+ * wake.h
+ *		Waking the massupdate worker when a transaction that queued work
+ *		commits.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ZCRM_WAKE_H
+#define ZCRM_WAKE_H
+
+/*
+ * zcrm_wake_worker_at_commit
+ *		Arrange for the worker's latch to be set when the current transaction
+ *		commits; nothing happens if it aborts.
+ *
+ * Call it from any function that queues outbox rows or schedules a job,
+ * before writing anything.  Raises 55000 (object_not_in_prerequisite_state)
+ * when the library was not loaded through shared_preload_libraries (hint
+ * names that setting) or when the current database is not
+ * massupdate.database (hint names that setting), since no worker would ever
+ * see the work.  Cheap to call repeatedly within one transaction.
+ */
+extern void zcrm_wake_worker_at_commit(void);
+
+/*
+ * zcrm_check_worker_database
+ *		The checks of zcrm_wake_worker_at_commit alone (55000 as above),
+ *		without arranging a wake-up.
+ */
+extern void zcrm_check_worker_database(void);
+
+#endif							/* ZCRM_WAKE_H */
