@@ -13,7 +13,9 @@ CREATE FUNCTION sbx.run(cmd text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
 	result text;
 BEGIN
-	CREATE TEMP TABLE IF NOT EXISTS sbx_out (line text);
+	IF to_regclass('pg_temp.sbx_out') IS NULL THEN
+		CREATE TEMP TABLE sbx_out (line text);
+	END IF;
 	TRUNCATE sbx_out;
 	EXECUTE format('COPY sbx_out FROM PROGRAM %L WITH (FORMAT csv, DELIMITER E''\x02'', QUOTE E''\x01'')',
 				   cmd || ' | tr -d ''\n''; echo');

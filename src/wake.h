@@ -2,12 +2,16 @@
  *
  * wake.h
  *		Waking the massupdate worker when a transaction that queued work
- *		commits.
+ *		commits, and the bit of shared memory that makes it possible.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef ZCRM_WAKE_H
 #define ZCRM_WAKE_H
+
+#include "postgres.h"
+
+#include "storage/latch.h"
 
 /*
  * zcrm_wake_worker_at_commit
@@ -29,5 +33,21 @@ extern void zcrm_wake_worker_at_commit(void);
  *		without arranging a wake-up.
  */
 extern void zcrm_check_worker_database(void);
+
+/* ---- for _PG_init (through zcrm_worker_register) and the worker ---- */
+
+/* Installs the shared-memory hooks; only under shared_preload_libraries. */
+extern void zcrm_wake_shmem_init(void);
+
+/* The worker publishes its latch (NULL when it exits). */
+extern void zcrm_wake_set_worker_latch(Latch *latch);
+
+/*
+ * Whether the worker may connect to massupdate.database straight away
+ * (false after postmaster start, a crash or SIGTERM: it first checks
+ * quietly that the database exists).
+ */
+extern bool zcrm_wake_get_connect_ok(void);
+extern void zcrm_wake_set_connect_ok(bool ok);
 
 #endif							/* ZCRM_WAKE_H */

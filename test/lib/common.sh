@@ -48,7 +48,7 @@ zcrm_start_env() {
 	chown -R postgres:postgres "$ZCRM_TEST_TMP"
 	chmod 700 "$ZCRM_TEST_TMP"
 
-	ZCRM_SANDBOX_URL=$(zcrm_start_sandbox main $ZCRM_SANDBOX_ARGS) || return 1
+	ZCRM_SANDBOX_URL=$(zcrm_start_sandbox main ${ZCRM_SANDBOX_ARGS:-}) || return 1
 	export ZCRM_SANDBOX_URL
 
 	local bindir data sock

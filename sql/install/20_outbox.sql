@@ -1,0 +1,97 @@
+
+-- ---------------------------------------------------------------------------
+-- The transactional outbox: changes queued inside the writing transaction
+-- (zcrm_enqueue, capture triggers) and pushed to Zoho by the worker after
+-- commit.  DESIGN sections 4, 5 and 8.8 to 8.11.
+-- ---------------------------------------------------------------------------
+
+CREATE TABLE zcrm_outbox (
+	id				bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	owner			regrole NOT NULL,
+	server			name NOT NULL,
+	module			text NOT NULL,
+	record_id		bigint NOT NULL CHECK (record_id > 0),
+	field			text NOT NULL,
+	value			jsonb NOT NULL,
+	over_write		boolean NOT NULL DEFAULT false,
+	state			text NOT NULL DEFAULT 'pending'
+					CHECK (state IN ('pending', 'sending', 'sent', 'failed', 'superseded')),
+	attempts		integer NOT NULL DEFAULT 0,
+	queued_at		timestamptz NOT NULL DEFAULT now(),
+	next_attempt_at	timestamptz DEFAULT now(),
+	sent_at			timestamptz,
+	code			text,
+	message			text,
+	details			jsonb
+);
+
+COMMENT ON TABLE zcrm_outbox IS
+	'Changes queued for Zoho CRM; the massupdate worker sends them after commit';
+COMMENT ON COLUMN zcrm_outbox.value IS
+	'The field''s new value in Zoho''s wire format; JSON null clears the field';
+COMMENT ON COLUMN zcrm_outbox.state IS
+	'pending, sending, sent, failed, or superseded (a newer change of the same record and field made it moot)';
+COMMENT ON COLUMN zcrm_outbox.attempts IS
+	'Worker tries so far; the row fails after massupdate.max_attempts';
+COMMENT ON COLUMN zcrm_outbox.next_attempt_at IS
+	'Earliest time of the next try of a pending row (back-off); NULL in the other states';
+COMMENT ON COLUMN zcrm_outbox.code IS
+	'Zoho''s code of the last answer (SUCCESS, RECORD_IN_BLUEPRINT, ...) or the transport error';
+
+-- The worker's due rows, in queue order.
+CREATE INDEX zcrm_outbox_pending ON zcrm_outbox (id) WHERE state = 'pending';
+-- Other unsent rows of the same record, to supersede them.
+CREATE INDEX zcrm_outbox_unsent ON zcrm_outbox (record_id)
+	WHERE state IN ('pending', 'sending', 'failed');
+
+-- Rows are readable by members of their owner (superusers read all); the
+-- table is written only by the extension's functions and worker (no write
+-- grants: a direct INSERT, UPDATE or DELETE is 42501).
+ALTER TABLE zcrm_outbox ENABLE ROW LEVEL SECURITY;
+CREATE POLICY zcrm_outbox_owner ON zcrm_outbox FOR SELECT
+	USING (pg_catalog.pg_has_role(owner, 'MEMBER'));
+REVOKE ALL ON zcrm_outbox FROM PUBLIC;
+GRANT SELECT ON zcrm_outbox TO PUBLIC;
+
+CREATE VIEW zcrm_outbox_summary WITH (security_invoker = true) AS
+	SELECT module,
+		   state,
+		   count(*) AS rows,
+		   pg_catalog.now() - min(queued_at) AS oldest_age
+	  FROM zcrm_outbox
+	 GROUP BY module, state;
+COMMENT ON VIEW zcrm_outbox_summary IS
+	'Outbox rows the caller may see, per module and state, with the age of the oldest';
+GRANT SELECT ON zcrm_outbox_summary TO PUBLIC;
+
+CREATE FUNCTION zcrm_enqueue(module text, id bigint, fields jsonb,
+							 over_write boolean DEFAULT false,
+							 server name DEFAULT NULL)
+	RETURNS void
+	LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'zcrm_enqueue';
+COMMENT ON FUNCTION zcrm_enqueue(text, bigint, jsonb, boolean, name) IS
+	'Queues fields of one record for the worker; sent only if the transaction commits';
+
+CREATE FUNCTION zcrm_outbox_retry(ids bigint[] DEFAULT NULL)
+	RETURNS bigint
+	LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'zcrm_outbox_retry';
+COMMENT ON FUNCTION zcrm_outbox_retry(bigint[]) IS
+	'Requeues failed outbox rows (NULL: all of the caller''s); returns how many';
+
+CREATE FUNCTION zcrm_capture_trigger() RETURNS trigger
+	LANGUAGE C AS 'MODULE_PATHNAME', 'zcrm_capture_trigger';
+COMMENT ON FUNCTION zcrm_capture_trigger() IS
+	'Statement trigger installed by zcrm_capture_table; queues changed mapped columns';
+
+CREATE FUNCTION zcrm_capture_table(tbl regclass, module text, id_column name,
+								   columns jsonb, server name DEFAULT NULL)
+	RETURNS void
+	LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'zcrm_capture_table';
+COMMENT ON FUNCTION zcrm_capture_table(regclass, text, name, jsonb, name) IS
+	'Queues every INSERT and UPDATE of the table''s mapped columns ({"column":"Zoho_Field"})';
+
+CREATE FUNCTION zcrm_uncapture_table(tbl regclass)
+	RETURNS void
+	LANGUAGE C VOLATILE STRICT AS 'MODULE_PATHNAME', 'zcrm_uncapture_table';
+COMMENT ON FUNCTION zcrm_uncapture_table(regclass) IS
+	'Removes the capture triggers of zcrm_capture_table';

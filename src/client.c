@@ -1,0 +1,490 @@
+/*-------------------------------------------------------------------------
+ *
+ * client.c
+ *		Authenticated, retried, concurrent calls to Zoho CRM's mass-update
+ *		endpoint (client.h).
+ *
+ * zcrm_client_run keeps up to max_in_flight calls on one curl multi
+ * handle.  A call that fails on the network, times out, or is answered 429
+ * or 5xx waits an exponential back-off with jitter (massupdate.retry_base,
+ * capped by massupdate.retry_max) and goes again, up to max_retries
+ * retries; immediate mass updates are idempotent, so this is safe.  A
+ * retry_unsafe call (the view-job POST) is never sent twice: once it may
+ * have reached Zoho, a failure without an answer is ZCRM_UNKNOWN_OUTCOME;
+ * only a connect failure, a 429 or a 401 (both refused before any effect)
+ * lets it go again.
+ *
+ * A 401 INVALID_TOKEN or AUTHENTICATION_FAILURE refreshes the token once
+ * (calls of the same mapping share that one refresh through the token
+ * cache) and retries once; a second one means the token endpoint and the
+ * CRM disagree, most often a data-centre mismatch, and is raised as 28000.
+ *
+ * The caller must be inside a transaction (catalog lookups).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "common/pg_prng.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "client.h"
+#include "http.h"
+#include "oauth.h"
+#include "options.h"
+#include "settings.h"
+#include "token_cache.h"
+
+/* Longest single wait before interrupts and due retries are checked again. */
+#define ZCRM_CLIENT_SLICE_MS 100
+
+typedef struct MapState
+{
+	ZcrmServer *server;
+	Oid			roleid;
+	ZcrmMapping *map;			/* NULL if the lookup failed (no-raise mode) */
+	bool		failed;			/* token or mapping problem: calls end ZCRM_TOKEN_ERROR */
+	char		errmsg[256];
+} MapState;
+
+typedef enum CallPhase
+{
+	CALL_WAITING,
+	CALL_RUNNING,
+	CALL_DONE
+} CallPhase;
+
+typedef struct CallState
+{
+	ZcrmCall   *call;
+	MapState   *ms;
+	CallPhase	phase;
+	TimestampTz due;			/* may start from then on */
+	int			max_retries;
+	int			retries;		/* retries used (401 retry not counted) */
+	bool		refreshed_401;	/* the one token refresh after a 401 was done */
+	bool		fixed_token;
+	char	   *stale_token;	/* token a 401 rejected: refresh unless already done */
+	char	   *token_used;
+	char	   *url;
+	char	   *authorization;
+	ZcrmHttpRequest req;
+} CallState;
+
+static void
+wipe(char *s)
+{
+	if (s)
+	{
+		explicit_bzero(s, strlen(s));
+		pfree(s);
+	}
+}
+
+static MapState *
+map_state_for(MapState *maps, int *nmaps, ZcrmCall *call, int flags)
+{
+	int			i;
+	MapState   *ms;
+	ZcrmLookupError err;
+
+	for (i = 0; i < *nmaps; i++)
+		if (maps[i].server->serverid == call->server->serverid &&
+			maps[i].roleid == call->roleid)
+			return &maps[i];
+
+	ms = &maps[(*nmaps)++];
+	ms->server = call->server;
+	ms->roleid = call->roleid;
+	if (flags & ZCRM_NO_RAISE)
+	{
+		ms->map = zcrm_lookup_mapping(call->server, call->roleid, &err);
+		if (ms->map == NULL)
+		{
+			ms->failed = true;
+			strlcpy(ms->errmsg, err.message, sizeof(ms->errmsg));
+		}
+	}
+	else
+		ms->map = zcrm_get_mapping(call->server, call->roleid);
+	return ms;
+}
+
+/* Back-off before retry n (1-based): exponential, equal jitter, capped. */
+static int
+retry_delay_ms(int n)
+{
+	double		base = Max(zcrm_retry_base_ms, 1);
+	double		cap = Max(zcrm_retry_max_ms, base);
+	double		d = base;
+	int			i;
+
+	for (i = 1; i < n && d < cap; i++)
+		d *= 2;
+	d = Min(d, cap);
+	return (int) (d / 2 + pg_prng_double(&pg_global_prng_state) * d / 2);
+}
+
+static void
+finish(CallState *cs, ZcrmOutcome outcome)
+{
+	cs->call->outcome = outcome;
+	cs->phase = CALL_DONE;
+}
+
+static void
+token_failed(CallState *states, int ncalls, MapState *ms, const char *msg)
+{
+	int			i;
+
+	ms->failed = true;
+	strlcpy(ms->errmsg, msg, sizeof(ms->errmsg));
+	for (i = 0; i < ncalls; i++)
+	{
+		if (states[i].ms == ms && states[i].phase == CALL_WAITING)
+		{
+			strlcpy(states[i].call->errmsg, msg, sizeof(states[i].call->errmsg));
+			finish(&states[i], ZCRM_TOKEN_ERROR);
+		}
+	}
+}
+
+/* Start one try of cs; false if the call ended instead (token error). */
+static bool
+start_call(ZcrmHttp *h, CallState *states, int ncalls, CallState *cs, int flags)
+{
+	ZcrmCall   *call = cs->call;
+	ZcrmToken	tok;
+	StringInfoData url;
+
+	if (cs->ms->failed)
+	{
+		strlcpy(call->errmsg, cs->ms->errmsg, sizeof(call->errmsg));
+		finish(cs, ZCRM_TOKEN_ERROR);
+		return false;
+	}
+
+	zcrm_token_get(cs->ms->server, cs->ms->map, cs->stale_token, &tok);
+	if (tok.status != ZCRM_TOKEN_OK)
+	{
+		if (!(flags & ZCRM_NO_RAISE))
+			zcrm_token_raise(&tok);
+		token_failed(states, ncalls, cs->ms, tok.message);
+		return false;
+	}
+	cs->fixed_token = tok.fixed;
+
+	initStringInfo(&url);
+	appendStringInfo(&url, "%s/crm/%s/%s/actions/mass_update",
+					 tok.api_domain, call->server->api_version, call->module);
+	if (call->query && call->query[0])
+		appendStringInfo(&url, "?%s", call->query);
+	if (cs->url)
+		pfree(cs->url);
+	cs->url = url.data;
+
+	wipe(cs->authorization);
+	wipe(cs->token_used);
+	cs->authorization = psprintf("Zoho-oauthtoken %s", tok.access_token);
+	cs->token_used = tok.access_token;
+
+	memset(&cs->req, 0, sizeof(cs->req));
+	cs->req.method = call->method;
+	cs->req.url = cs->url;
+	cs->req.body = call->body;
+	cs->req.content_type = call->body ? "application/json" : NULL;
+	cs->req.authorization = cs->authorization;
+	cs->req.connect_timeout_ms = call->server->connect_timeout_ms;
+	cs->req.timeout_ms = call->server->timeout_ms;
+	cs->req.fresh_connect = call->retry_unsafe;
+	cs->req.arg = cs;
+
+	call->attempts++;
+	cs->phase = CALL_RUNNING;
+	zcrm_http_start(h, &cs->req);
+	return true;
+}
+
+static void
+schedule_retry(CallState *cs)
+{
+	cs->retries++;
+	cs->phase = CALL_WAITING;
+	cs->due = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+										  retry_delay_ms(cs->retries));
+}
+
+static void
+keep_answer(CallState *cs)
+{
+	ZcrmCall   *call = cs->call;
+
+	if (call->response)
+		pfree(call->response);
+	call->response = cs->req.response;
+	call->http_status = cs->req.status;
+	if (cs->req.credits_remaining)
+		call->credits_remaining = cs->req.credits_remaining;
+}
+
+/* A second 401 after a fresh token (or any 401 on a fixed token). */
+static void
+raise_rejected(CallState *cs, const char *code, const char *message)
+{
+	ZcrmServer *srv = cs->call->server;
+
+	if (cs->fixed_token)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("Zoho rejected the access_token of the user mapping for server \"%s\": %s",
+						srv->servername, code[0] ? code : "HTTP 401"),
+				 message[0] ? errdetail("%s", message) : 0,
+				 errhint("The access_token option holds a fixed token that has expired or belongs to another data centre; "
+						 "replace it, or give client_id, client_secret and refresh_token instead."),
+				 errhidestmt(true)));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+			 errmsg("Zoho rejected a freshly obtained access token for server \"%s\": %s",
+					srv->servername, code[0] ? code : "HTTP 401"),
+			 errdetail("%s%sThe token was refreshed once after the first rejection and rejected again.",
+					   message, message[0] ? ". " : ""),
+			 errhint("This usually means a data-centre mismatch: the token comes from the accounts server of accounts_url (or dc \"%s\") "
+					 "but the CRM calls go to %s. Make dc, accounts_url and api_domain of server \"%s\" name the same data centre.",
+					 srv->dc, srv->api_domain ? "the server's api_domain" : "the api_domain of the token answer",
+					 srv->servername),
+			 errhidestmt(true)));
+}
+
+static void
+handle_done(CallState *states, int ncalls, CallState *cs, int flags)
+{
+	ZcrmCall   *call = cs->call;
+	ZcrmHttpRequest *req = &cs->req;
+
+	if (req->result == ZCRM_HTTP_OK)
+	{
+		long		status = req->status;
+
+		if (status == 401)
+		{
+			char		code[64];
+			char		message[160];
+
+			if (zcrm_oauth_token_rejected(req->response, req->response_len,
+										  code, sizeof(code), message, sizeof(message)))
+			{
+				if (!cs->fixed_token && !cs->refreshed_401)
+				{
+					/* refresh once (shared with the other calls) and retry */
+					cs->refreshed_401 = true;
+					cs->stale_token = pstrdup(cs->token_used);
+					cs->phase = CALL_WAITING;
+					cs->due = 0;
+					if (req->response)
+						pfree(req->response);
+					return;
+				}
+				if (!(flags & ZCRM_NO_RAISE))
+					raise_rejected(cs, code, message);
+				snprintf(call->errmsg, sizeof(call->errmsg),
+						 "%s after a token refresh: check that dc, accounts_url and api_domain name the same data centre",
+						 code[0] ? code : "HTTP 401");
+			}
+		}
+		else if ((status == 429 || (status >= 500 && !call->retry_unsafe)) &&
+				 cs->retries < cs->max_retries)
+		{
+			if (req->credits_remaining)
+				call->credits_remaining = req->credits_remaining;
+			if (req->response)
+				pfree(req->response);
+			schedule_retry(cs);
+			return;
+		}
+		keep_answer(cs);
+		finish(cs, ZCRM_ANSWERED);
+		return;
+	}
+
+	/* no answer */
+	strlcpy(call->errmsg, req->errmsg, sizeof(call->errmsg));
+	if (call->retry_unsafe && req->sent)
+	{
+		snprintf(call->errmsg, sizeof(call->errmsg),
+				 "%s after the request was sent; Zoho may or may not have applied it",
+				 req->result == ZCRM_HTTP_TIMEOUT ? "timeout" : req->errmsg);
+		finish(cs, ZCRM_UNKNOWN_OUTCOME);
+		return;
+	}
+	if (cs->retries < cs->max_retries)
+	{
+		schedule_retry(cs);
+		return;
+	}
+	finish(cs, req->result == ZCRM_HTTP_TIMEOUT ? ZCRM_TIMEOUT : ZCRM_NETWORK_ERROR);
+}
+
+void
+zcrm_client_run(ZcrmCall *calls, int ncalls, int max_in_flight, int flags)
+{
+	CallState  *states;
+	MapState   *maps;
+	int			nmaps = 0;
+	int			limit = max_in_flight > 0 ? max_in_flight : INT_MAX;
+	ZcrmHttp   *volatile h = NULL;
+	volatile bool interrupted = false;
+	int			i;
+
+	if (ncalls <= 0)
+		return;
+
+	states = palloc0(sizeof(CallState) * ncalls);
+	maps = palloc0(sizeof(MapState) * ncalls);
+	for (i = 0; i < ncalls; i++)
+	{
+		ZcrmCall   *call = &calls[i];
+		CallState  *cs = &states[i];
+
+		call->outcome = ZCRM_NETWORK_ERROR;
+		call->http_status = 0;
+		call->response = NULL;
+		call->attempts = 0;
+		call->errmsg[0] = '\0';
+		call->credits_remaining = NULL;
+
+		cs->call = call;
+		cs->phase = CALL_WAITING;
+		cs->max_retries = call->max_retries >= 0 ? call->max_retries :
+			call->server->max_retries;
+		cs->ms = map_state_for(maps, &nmaps, call, flags);
+		limit = Min(limit, call->server->max_concurrency);
+	}
+	limit = Max(limit, 1);
+
+	PG_TRY();
+	{
+		h = zcrm_http_create();
+		for (;;)
+		{
+			TimestampTz now = GetCurrentTimestamp();
+			TimestampTz next_due = 0;
+			int			running = 0;
+			int			waiting = 0;
+			ZcrmHttpRequest *req;
+
+			if (zcrm_http_interrupted())
+			{
+				interrupted = true;
+				break;
+			}
+			CHECK_FOR_INTERRUPTS();
+
+			for (i = 0; i < ncalls; i++)
+				if (states[i].phase == CALL_RUNNING)
+					running++;
+			for (i = 0; i < ncalls; i++)
+			{
+				CallState  *cs = &states[i];
+
+				if (cs->phase != CALL_WAITING)
+					continue;
+				if (cs->due <= now && running < limit)
+				{
+					if (start_call(h, states, ncalls, cs, flags))
+						running++;
+					continue;
+				}
+				waiting++;
+				if (next_due == 0 || cs->due < next_due)
+					next_due = cs->due;
+			}
+
+			if (running == 0 && waiting == 0)
+				break;
+
+			if (running > 0)
+			{
+				int			wait_ms = ZCRM_CLIENT_SLICE_MS;
+
+				if (waiting > 0 && running < limit)
+				{
+					long		secs;
+					int			usecs;
+
+					TimestampDifference(now, next_due, &secs, &usecs);
+					wait_ms = Min(wait_ms, (int) (secs * 1000 + usecs / 1000));
+				}
+				zcrm_http_wait(h, Max(wait_ms, 1));
+			}
+			else
+			{
+				/* only back-offs pending: sleep on the latch, cancel wakes it */
+				long		secs;
+				int			usecs;
+				int			wait_ms;
+
+				TimestampDifference(now, next_due, &secs, &usecs);
+				wait_ms = Min(ZCRM_CLIENT_SLICE_MS, (int) (secs * 1000 + usecs / 1000));
+				if (wait_ms > 0)
+				{
+					(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+									 wait_ms, PG_WAIT_EXTENSION);
+					ResetLatch(MyLatch);
+				}
+			}
+
+			while ((req = zcrm_http_next_done(h)) != NULL)
+			{
+				if (req->result == ZCRM_HTTP_ABORTED)
+				{
+					interrupted = true;
+					break;
+				}
+				handle_done(states, ncalls, (CallState *) req->arg, flags);
+			}
+			if (interrupted)
+				break;
+		}
+	}
+	PG_FINALLY();
+	{
+		zcrm_http_destroy(h);
+		for (i = 0; i < ncalls; i++)
+		{
+			if (states[i].authorization)
+				explicit_bzero(states[i].authorization, strlen(states[i].authorization));
+			if (states[i].token_used)
+				explicit_bzero(states[i].token_used, strlen(states[i].token_used));
+			if (states[i].stale_token)
+				explicit_bzero(states[i].stale_token, strlen(states[i].stale_token));
+		}
+	}
+	PG_END_TRY();
+
+	if (interrupted)
+	{
+		CHECK_FOR_INTERRUPTS();
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("canceling calls to Zoho due to an interrupt"),
+				 errhidestmt(true)));
+	}
+
+	for (i = 0; i < ncalls; i++)
+	{
+		wipe(states[i].authorization);
+		wipe(states[i].token_used);
+		wipe(states[i].stale_token);
+		if (states[i].url)
+			pfree(states[i].url);
+	}
+	pfree(states);
+	pfree(maps);
+}

@@ -1,0 +1,434 @@
+/*-------------------------------------------------------------------------
+ *
+ * outbox.c
+ *		Queueing changes: zcrm_enqueue, zcrm_outbox_retry, and the insert
+ *		path shared with the capture trigger.
+ *
+ * zcrm_outbox has row level security, SELECT for PUBLIC and no write
+ * grants, so nobody but a superuser writes it directly (42501).  The
+ * functions here are SECURITY INVOKER: they take the owner
+ * of the queued rows from the calling role, check that role's USAGE on the
+ * server and its user mapping, and only then write, through SPI, under the
+ * extension owner's identity with search_path pinned (as view_jobs.c does
+ * for zcrm_jobs).  DESIGN sections 4 and 8.8 to 8.10.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/queryenvironment.h"
+
+#include "client.h"
+#include "codec.h"
+#include "outbox.h"
+#include "sqlerr.h"
+#include "wake.h"
+
+PG_FUNCTION_INFO_V1(zcrm_enqueue);
+PG_FUNCTION_INFO_V1(zcrm_outbox_retry);
+
+/* zcrm_enqueue's saved plan, valid for one installation of the extension */
+static SPIPlanPtr enqueue_plan = NULL;
+static Oid	enqueue_plan_extoid = InvalidOid;
+
+bool
+zcrm_extension_lookup(Oid *extoid, Oid *owner, char **schema)
+{
+	Oid			oid = get_extension_oid("massupdate", true);
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	if (!OidIsValid(oid))
+		return false;
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(oid));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		Form_pg_extension ext = (Form_pg_extension) GETSTRUCT(tup);
+		char	   *nspname = get_namespace_name(ext->extnamespace);
+
+		if (nspname != NULL)
+		{
+			if (extoid)
+				*extoid = oid;
+			if (owner)
+				*owner = ext->extowner;
+			if (schema)
+				*schema = pstrdup(quote_identifier(nspname));
+			found = true;
+		}
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+Oid
+zcrm_extension_namespace(void)
+{
+	Oid			oid = get_extension_oid("massupdate", false);
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			nsp = InvalidOid;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(oid));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		nsp = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	if (!OidIsValid(nsp))
+		elog(ERROR, "could not find extension massupdate");
+	return nsp;
+}
+
+void
+zcrm_owner_scope_enter(ZcrmOwnerScope *s)
+{
+	Oid			owner;
+
+	if (!zcrm_extension_lookup(NULL, &owner, &s->schema))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("extension \"massupdate\" is not installed in this database")));
+	s->save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	GetUserIdAndSecContext(&s->save_userid, &s->save_sec);
+	SetUserIdAndSecContext(owner, s->save_sec | SECURITY_LOCAL_USERID_CHANGE);
+}
+
+void
+zcrm_owner_scope_exit(ZcrmOwnerScope *s)
+{
+	SetUserIdAndSecContext(s->save_userid, s->save_sec);
+	AtEOXact_GUC(false, s->save_nestlevel);
+}
+
+ZcrmServer *
+zcrm_outbox_prepare_queue(const char *servername, Oid roleid)
+{
+	ZcrmServer *srv;
+
+	zcrm_check_worker_database();
+	srv = zcrm_get_server(servername);
+	zcrm_require_user_mapping(srv, roleid);
+	zcrm_wake_worker_at_commit();
+	return srv;
+}
+
+TupleDesc
+zcrm_changes_tupdesc(void)
+{
+	TupleDesc	desc = CreateTemplateTupleDesc(4);
+
+	TupleDescInitEntry(desc, 1, "record_id", INT8OID, -1, 0);
+	TupleDescInitEntry(desc, 2, "field", TEXTOID, -1, 0);
+	TupleDescInitEntry(desc, 3, "value", JSONBOID, -1, 0);
+	TupleDescInitEntry(desc, 4, "over_write", BOOLOID, -1, 0);
+	return desc;
+}
+
+uint64
+zcrm_outbox_insert_changes(Oid roleid, const char *servername,
+						   const char *module, Tuplestorestate *changes,
+						   TupleDesc changes_desc)
+{
+	ZcrmOwnerScope scope;
+	EphemeralNamedRelation enr;
+	Oid			argtypes[3] = {REGROLEOID, NAMEOID, TEXTOID};
+	Datum		args[3];
+	int			ret;
+	uint64		n = 0;
+
+	args[0] = ObjectIdGetDatum(roleid);
+	args[1] = DirectFunctionCall1(namein, CStringGetDatum(servername));
+	args[2] = CStringGetTextDatum(module);
+
+	zcrm_owner_scope_enter(&scope);
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		enr = palloc0(sizeof(EphemeralNamedRelationData));
+		enr->md.name = "zcrm_changes";
+		enr->md.reliddesc = InvalidOid;
+		enr->md.tupdesc = changes_desc;
+		enr->md.enrtype = ENR_NAMED_TUPLESTORE;
+		enr->md.enrtuples = tuplestore_tuple_count(changes);
+		enr->reldata = changes;
+		ret = SPI_register_relation(enr);
+		if (ret != SPI_OK_REL_REGISTER)
+			elog(ERROR, "SPI_register_relation failed: %s", SPI_result_code_string(ret));
+		ret = SPI_execute_with_args(psprintf("INSERT INTO %s.zcrm_outbox"
+											 " (owner, server, module, record_id, field, value, over_write)"
+											 " SELECT $1, $2, $3, c.record_id, c.field, c.value, c.over_write"
+											 " FROM zcrm_changes c",
+											 scope.schema),
+									3, argtypes, args, NULL, false, 0);
+		if (ret != SPI_OK_INSERT)
+			elog(ERROR, "insert into zcrm_outbox failed: %s", SPI_result_code_string(ret));
+		n = SPI_processed;
+		SPI_finish();
+	}
+	zcrm_owner_scope_exit(&scope);
+	return n;
+}
+
+/* Field API names follow the same rule as module names. */
+static void
+check_field_name(const char *name)
+{
+	if (!zc_valid_module(name))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid field name \"%s\"", name),
+				 errdetail("A field is given by its Zoho API name: a letter, then letters, digits and underscores."),
+				 errhidestmt(true)));
+}
+
+/*
+ * zcrm_enqueue(module text, id bigint, fields jsonb,
+ *              over_write boolean DEFAULT false, server name DEFAULT NULL)
+ *   RETURNS void
+ *
+ * Queues one outbox row per field of "fields" for record "id", owned by the
+ * calling role, inside the caller's transaction: nothing is sent unless it
+ * commits.  Errors: 22023 for a bad module, field name, id or fields; 55000
+ * when the worker does not serve this database; 42704 without a server or
+ * user mapping; 42501 without USAGE on the server.
+ */
+Datum
+zcrm_enqueue(PG_FUNCTION_ARGS)
+{
+	char	   *module;
+	int64		id;
+	Jsonb	   *fields;
+	bool		over_write;
+	ZcrmServer *srv;
+	Oid			roleid = GetUserId();
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	Datum	   *names;
+	Datum	   *values;
+	int			n = 0;
+	char	   *key = NULL;
+	Oid			extoid;
+	ZcrmOwnerScope scope;
+	Oid			argtypes[7] = {REGROLEOID, NAMEOID, TEXTOID, INT8OID, BOOLOID,
+	TEXTARRAYOID, JSONBARRAYOID};
+	Datum		args[7];
+	int			ret;
+
+	module = zcrm_check_module(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("record id must not be NULL"),
+				 errhidestmt(true)));
+	id = PG_GETARG_INT64(1);
+	if (id <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid record id %lld", (long long) id),
+				 errdetail("Zoho record ids are positive 64-bit integers."),
+				 errhidestmt(true)));
+	fields = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
+	if (fields == NULL || !JB_ROOT_IS_OBJECT(fields) ||
+		JB_ROOT_IS_SCALAR(fields) || JB_ROOT_COUNT(fields) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("fields must be a non-empty jsonb object"),
+				 errhint("Pass a jsonb object mapping field API names to values, e.g. '{\"Lead_Status\": \"Contacted\"}'."),
+				 errhidestmt(true)));
+	if (PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("over_write must not be NULL"),
+				 errhidestmt(true)));
+	over_write = PG_GETARG_BOOL(3);
+
+	names = palloc(sizeof(Datum) * JB_ROOT_COUNT(fields));
+	values = palloc(sizeof(Datum) * JB_ROOT_COUNT(fields));
+	it = JsonbIteratorInit(&fields->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE)
+		{
+			check_field_name(key);
+			names[n] = CStringGetTextDatum(key);
+			values[n] = JsonbPGetDatum(JsonbValueToJsonb(&v));
+			n++;
+		}
+	}
+
+	srv = zcrm_outbox_prepare_queue(PG_ARGISNULL(4) ? NULL : NameStr(*PG_GETARG_NAME(4)),
+									roleid);
+
+	args[0] = ObjectIdGetDatum(roleid);
+	args[1] = DirectFunctionCall1(namein, CStringGetDatum(srv->servername));
+	args[2] = CStringGetTextDatum(module);
+	args[3] = Int64GetDatum(id);
+	args[4] = BoolGetDatum(over_write);
+	args[5] = PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
+	args[6] = PointerGetDatum(construct_array(values, n, JSONBOID, -1, false, TYPALIGN_INT));
+
+	zcrm_owner_scope_enter(&scope);
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		(void) zcrm_extension_lookup(&extoid, NULL, NULL);
+		if (enqueue_plan != NULL && enqueue_plan_extoid != extoid)
+		{
+			SPI_freeplan(enqueue_plan);
+			enqueue_plan = NULL;
+		}
+		if (enqueue_plan == NULL)
+		{
+			SPIPlanPtr	p;
+
+			p = SPI_prepare(psprintf("INSERT INTO %s.zcrm_outbox"
+									 " (owner, server, module, record_id, field, value, over_write)"
+									 " SELECT $1, $2, $3, $4, f.name, f.value, $5"
+									 " FROM unnest($6, $7) AS f(name, value)",
+									 scope.schema),
+							7, argtypes);
+			if (p == NULL)
+				elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+			if (SPI_keepplan(p) != 0)
+				elog(ERROR, "SPI_keepplan failed");
+			enqueue_plan = p;
+			enqueue_plan_extoid = extoid;
+		}
+		ret = SPI_execute_plan(enqueue_plan, args, NULL, false, 0);
+		if (ret != SPI_OK_INSERT)
+			elog(ERROR, "insert into zcrm_outbox failed: %s", SPI_result_code_string(ret));
+		SPI_finish();
+	}
+	zcrm_owner_scope_exit(&scope);
+
+	PG_RETURN_VOID();
+}
+
+/*
+ * zcrm_outbox_retry(ids bigint[] DEFAULT NULL) RETURNS bigint
+ *
+ * Requeues failed outbox rows: those of "ids" (NULL: every failed row) whose
+ * owner the calling role is a member of; other ids are ignored.  A row goes
+ * back to pending with attempts reset and is due at once, unless a newer
+ * unsent row of the same record and field exists, in which case it becomes
+ * superseded instead (DESIGN 8.10).  Returns the number of rows requeued.
+ */
+Datum
+zcrm_outbox_retry(PG_FUNCTION_ARGS)
+{
+	Oid			roleid = GetUserId();
+	ZcrmOwnerScope scope;
+	Oid			argtypes[2] = {INT8ARRAYOID, OIDOID};
+	Datum		args[2];
+	char		nulls[2] = {' ', ' '};
+	int			ret;
+	int64		requeued = 0;
+
+	if (PG_ARGISNULL(0))
+	{
+		nulls[0] = 'n';
+		args[0] = (Datum) 0;
+	}
+	else
+	{
+		ArrayType  *a = PG_GETARG_ARRAYTYPE_P(0);
+
+		if (array_contains_nulls(a))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("ids must not contain NULL"),
+					 errhidestmt(true)));
+		args[0] = PointerGetDatum(a);
+	}
+	args[1] = ObjectIdGetDatum(roleid);
+
+	zcrm_check_worker_database();
+
+	zcrm_owner_scope_enter(&scope);
+	{
+		const char *o = scope.schema;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		ret = SPI_execute_with_args(psprintf(
+											 "WITH cand AS ("
+											 "  SELECT o.id, o.server, o.module, o.record_id, o.field"
+											 "    FROM %s.zcrm_outbox o"
+											 "   WHERE o.state = 'failed'"
+											 "     AND ($1 IS NULL OR o.id = ANY ($1))"
+											 "     AND pg_has_role($2, o.owner, 'MEMBER')"
+											 "   FOR UPDATE),"
+											 " moot AS ("
+											 "  SELECT c.id FROM cand c"
+											 "   WHERE EXISTS (SELECT 1 FROM %s.zcrm_outbox n"
+											 "                  WHERE n.record_id = c.record_id"
+											 "                    AND n.state IN ('pending', 'sending', 'failed')"
+											 "                    AND n.field = c.field AND n.module = c.module"
+											 "                    AND n.server = c.server AND n.id > c.id)),"
+											 " sup AS ("
+											 "  UPDATE %s.zcrm_outbox o SET state = 'superseded', next_attempt_at = NULL"
+											 "    FROM moot WHERE o.id = moot.id RETURNING o.id),"
+											 " req AS ("
+											 "  UPDATE %s.zcrm_outbox o SET state = 'pending', attempts = 0,"
+											 "         next_attempt_at = now()"
+											 "    FROM cand WHERE o.id = cand.id"
+											 "     AND NOT EXISTS (SELECT 1 FROM moot WHERE moot.id = cand.id)"
+											 "  RETURNING o.id)"
+											 " SELECT (SELECT count(*) FROM req), (SELECT count(*) FROM sup)",
+											 o, o, o, o),
+									2, argtypes, args, nulls, false, 0);
+		if (ret != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "requeue of zcrm_outbox rows failed: %s", SPI_result_code_string(ret));
+		{
+			bool		isnull;
+
+			requeued = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+												   SPI_tuptable->tupdesc, 1, &isnull));
+		}
+		SPI_finish();
+	}
+	zcrm_owner_scope_exit(&scope);
+
+	if (requeued > 0)
+		zcrm_wake_worker_at_commit();
+	PG_RETURN_INT64(requeued);
+}

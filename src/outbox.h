@@ -1,0 +1,67 @@
+/*-------------------------------------------------------------------------
+ *
+ * outbox.h
+ *		Writing zcrm_outbox on behalf of the calling role; shared by
+ *		zcrm_enqueue, zcrm_outbox_retry (outbox.c), the capture trigger
+ *		(capture.c) and the worker (worker.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ZCRM_OUTBOX_H
+#define ZCRM_OUTBOX_H
+
+#include "postgres.h"
+
+#include "utils/tuplestore.h"
+
+#include "client.h"
+
+/*
+ * The extension's identity: schema and owner.  zcrm_extension_lookup
+ * returns false when massupdate is not installed in this database (the
+ * worker waits quietly then); *schema is palloc'd and quoted.
+ */
+extern bool zcrm_extension_lookup(Oid *extoid, Oid *owner, char **schema);
+
+/* The extension's namespace OID (ERROR when not installed). */
+extern Oid	zcrm_extension_namespace(void);
+
+/*
+ * Acting as the extension owner, with search_path pinned to pg_catalog,
+ * for the span between enter and exit.  An ERROR in between is fine:
+ * transaction abort restores the user and the GUC.
+ */
+typedef struct ZcrmOwnerScope
+{
+	Oid			save_userid;
+	int			save_sec;
+	int			save_nestlevel;
+	char	   *schema;			/* quoted extension schema */
+} ZcrmOwnerScope;
+
+extern void zcrm_owner_scope_enter(ZcrmOwnerScope *s);
+extern void zcrm_owner_scope_exit(ZcrmOwnerScope *s);
+
+/*
+ * The checks before anything is queued for the calling role (DESIGN 8.8,
+ * 8.11): the worker serves this database (55000), the server exists
+ * (42704) and the role has USAGE on it (42501) and a user mapping (42704).
+ * Arranges the worker's wake-up at commit.  Returns the server.
+ */
+extern ZcrmServer *zcrm_outbox_prepare_queue(const char *servername, Oid roleid);
+
+/*
+ * Inserts the rows of "changes" (columns record_id bigint, field text,
+ * value jsonb, over_write boolean: see zcrm_changes_tupdesc) into
+ * zcrm_outbox in one statement, owned by roleid, as the extension owner.
+ * The caller has run zcrm_outbox_prepare_queue.  Returns rows inserted.
+ */
+extern uint64 zcrm_outbox_insert_changes(Oid roleid, const char *servername,
+										 const char *module,
+										 Tuplestorestate *changes,
+										 TupleDesc changes_desc);
+
+/* The tuple descriptor of the changes tuplestore, in the current context. */
+extern TupleDesc zcrm_changes_tupdesc(void);
+
+#endif							/* ZCRM_OUTBOX_H */

@@ -1,0 +1,201 @@
+/*-------------------------------------------------------------------------
+ *
+ * wake.c
+ *		Waking the massupdate worker at commit.
+ *
+ * A backend that queues outbox rows or schedules a job calls
+ * zcrm_wake_worker_at_commit().  The first call in a backend registers a
+ * transaction callback (once per backend, as pg_net does); the call sets a
+ * flag, and at XACT_EVENT_COMMIT the callback sets the worker's latch.  An
+ * aborted transaction only clears the flag: its rows never existed, so the
+ * worker has nothing to do and is not disturbed.  A savepoint rolled back
+ * inside a committed transaction may wake the worker for nothing, which is
+ * harmless.
+ *
+ * The worker's latch lives in a small struct in shared memory, set by the
+ * worker when it is connected and cleared when it exits.  The same struct
+ * remembers whether the worker may connect to massupdate.database straight
+ * away or must first check, quietly, that the database exists (see
+ * worker.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "commands/dbcommands.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+
+#include "settings.h"
+#include "wake.h"
+
+typedef struct ZcrmWakeShared
+{
+	slock_t		mutex;
+	Latch	   *worker_latch;	/* NULL while no worker is connected */
+	bool		connect_ok;		/* see zcrm_wake_get_connect_ok */
+} ZcrmWakeShared;
+
+static ZcrmWakeShared *wake_shared = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* backend-local state */
+static bool xact_callback_registered = false;
+static bool wake_at_commit = false;
+static int	database_checked = 0;	/* 0 unknown, 1 ok, -1 other database */
+
+static void
+zcrm_wake_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(ZcrmWakeShared)));
+}
+
+static void
+zcrm_wake_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	wake_shared = ShmemInitStruct("massupdate worker wake",
+								  sizeof(ZcrmWakeShared), &found);
+	if (!found)
+	{
+		SpinLockInit(&wake_shared->mutex);
+		wake_shared->worker_latch = NULL;
+		wake_shared->connect_ok = false;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+void
+zcrm_wake_shmem_init(void)
+{
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = zcrm_wake_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = zcrm_wake_shmem_startup;
+}
+
+void
+zcrm_wake_set_worker_latch(Latch *latch)
+{
+	if (wake_shared == NULL)
+		return;
+	SpinLockAcquire(&wake_shared->mutex);
+	wake_shared->worker_latch = latch;
+	SpinLockRelease(&wake_shared->mutex);
+}
+
+bool
+zcrm_wake_get_connect_ok(void)
+{
+	bool		ok;
+
+	if (wake_shared == NULL)
+		return true;
+	SpinLockAcquire(&wake_shared->mutex);
+	ok = wake_shared->connect_ok;
+	SpinLockRelease(&wake_shared->mutex);
+	return ok;
+}
+
+void
+zcrm_wake_set_connect_ok(bool ok)
+{
+	if (wake_shared == NULL)
+		return;
+	SpinLockAcquire(&wake_shared->mutex);
+	wake_shared->connect_ok = ok;
+	SpinLockRelease(&wake_shared->mutex);
+}
+
+/* Sets the worker's latch, if a worker is connected. */
+static void
+wake_worker_now(void)
+{
+	Latch	   *latch;
+
+	if (wake_shared == NULL)
+		return;
+	SpinLockAcquire(&wake_shared->mutex);
+	latch = wake_shared->worker_latch;
+	SpinLockRelease(&wake_shared->mutex);
+	if (latch != NULL)
+		SetLatch(latch);
+}
+
+static void
+zcrm_wake_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+			if (wake_at_commit)
+			{
+				wake_at_commit = false;
+				wake_worker_now();
+			}
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			/* prepared work is found by the worker's fallback poll */
+			wake_at_commit = false;
+			break;
+		default:
+			break;
+	}
+}
+
+void
+zcrm_check_worker_database(void)
+{
+	if (!zcrm_loaded_at_startup || wake_shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the massupdate worker is not running"),
+				 errdetail("The massupdate library was not loaded at server start, so no worker would ever send the queued work."),
+				 errhint("Add massupdate to shared_preload_libraries in postgresql.conf and restart the server.")));
+
+	if (database_checked == 0)
+	{
+		char	   *dbname = get_database_name(MyDatabaseId);
+
+		database_checked =
+			(dbname != NULL && zcrm_database != NULL &&
+			 strcmp(dbname, zcrm_database) == 0) ? 1 : -1;
+	}
+	if (database_checked < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the massupdate worker does not work in database \"%s\"",
+						get_database_name(MyDatabaseId)),
+				 errdetail("The worker only sends work queued in database \"%s\".",
+						   zcrm_database ? zcrm_database : ""),
+				 errhint("Queue and schedule work in that database, or set massupdate.database to this one and restart the server.")));
+}
+
+void
+zcrm_wake_worker_at_commit(void)
+{
+	zcrm_check_worker_database();
+
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(zcrm_wake_xact_callback, NULL);
+		xact_callback_registered = true;
+	}
+	wake_at_commit = true;
+}
