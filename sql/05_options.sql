@@ -78,8 +78,8 @@ SELECT t05.try($$ALTER USER MAPPING FOR CURRENT_USER SERVER zopt OPTIONS (DROP a
 DROP USER MAPPING FOR CURRENT_USER SERVER zopt;
 
 -- A server of the sandbox, and two roles with USAGE on it; only the first has a mapping.
-SELECT format('CREATE SERVER zsbx FOREIGN DATA WRAPPER zcrm OPTIONS (accounts_url %L, max_retries %L)',
-	sbx.url(), '0') \gexec
+SELECT sbx.url() AS sbx_url \gset
+CREATE SERVER zsbx FOREIGN DATA WRAPPER zcrm OPTIONS (accounts_url :'sbx_url', max_retries '0');
 CREATE ROLE zcrm_opt_a;
 CREATE ROLE zcrm_opt_b;
 CREATE ROLE zcrm_opt_c;
@@ -130,7 +130,7 @@ SELECT t05.try($$SELECT * FROM zcrm_mass_update('Leads', ARRAY[41508680000002240
 RESET ROLE;
 
 -- A fixed access_token skips OAuth: a garbage one is rejected once, without a token request.
-SELECT format('ALTER SERVER zsbx OPTIONS (ADD api_domain %L)', sbx.url()) \gexec
+ALTER SERVER zsbx OPTIONS (ADD api_domain :'sbx_url');
 ALTER USER MAPPING FOR zcrm_opt_a SERVER zsbx
 	OPTIONS (DROP client_id, DROP client_secret, DROP refresh_token, ADD access_token '1000.com.garbage');
 SELECT (sbx.get('stats') ->> 'token_requests')::int AS token_requests_before \gset
@@ -140,8 +140,7 @@ RESET ROLE;
 SELECT (sbx.get('stats') ->> 'token_requests')::int - :token_requests_before AS new_token_requests;
 
 -- The token endpoint unreachable: 08006.
-SELECT format('ALTER SERVER zsbx OPTIONS (SET accounts_url %L, ADD connect_timeout_ms %L)',
-	'http://127.0.0.1:1', '2000') \gexec
+ALTER SERVER zsbx OPTIONS (SET accounts_url 'http://127.0.0.1:1', ADD connect_timeout_ms '2000');
 SET ROLE zcrm_opt_b;
 SELECT t05.try($$SELECT * FROM zcrm_mass_update('Leads', ARRAY[4150868000000224001]::bigint[], '{"City":"X"}', server => 'zsbx')$$);
 RESET ROLE;

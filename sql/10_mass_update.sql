@@ -50,7 +50,7 @@ SELECT id, field_names, status, code, message
 SELECT * FROM calls();
 -- the blueprint only guards its picklist: another field of that Lead updates
 SELECT id, status, code
-  FROM zcrm_mass_update('Leads', ARRAY[4150868000000224006], '{"Industry": "Education"}');
+  FROM zcrm_mass_update('Leads', ARRAY[4150868000000224006], '{"Industry": "Large Enterprise"}');
 
 -- the same through text ids, duplicates sent once
 SELECT sbx.post('reset') ->> 'ok' AS reset;
@@ -80,7 +80,7 @@ SELECT field_names, status, code, count(*)
   FROM zcrm_mass_update('Deals',
 						ARRAY(SELECT 4150868000000300001 + i FROM generate_series(0, 9) i),
 						'{"Stage": "Negotiation/Review", "Amount": 1234.50, "Next_Step": "Call back"}')
- GROUP BY 1, 2, 3;
+ GROUP BY 1, 2, 3 ORDER BY 1, 2 DESC, 3;
 SELECT * FROM calls();
 SELECT sbx.post('reset') ->> 'ok' AS reset;
 SELECT field_names, status, code, count(*)
@@ -88,8 +88,30 @@ SELECT field_names, status, code, count(*)
 						ARRAY(SELECT 4150868000000300001 + i FROM generate_series(0, 9) i),
 						'{"Stage": "Negotiation/Review", "Amount": 99.5, "Next_Step": "Call back",
 						  "Probability": 80}')
- GROUP BY 1, 2, 3 ORDER BY min(1);
+ GROUP BY 1, 2, 3 ORDER BY 1 DESC, 2 DESC, 3;
 SELECT * FROM calls();
+
+-- the calls of one statement are in flight together, up to the server's
+-- max_concurrency (default 5): 3 calls of 400 ms take well under 3 x 400 ms
+SELECT sbx.post('reset') ->> 'ok' AS reset;
+SELECT sbx.post('faults', '{"latency_ms": 400}') ->> 'ok' AS faults;
+SELECT clock_timestamp() AS t0 \gset
+SELECT count(*) FROM zcrm_mass_update('Leads',
+									   ARRAY(SELECT 4150868000000224001 + i FROM generate_series(0, 1499) i),
+									   '{"City": "Evora"}');
+SELECT clock_timestamp() - :'t0' < interval '1000 ms' AS concurrent,
+	   (sbx.get('stats') ->> 'peak_concurrent')::int AS peak_concurrent;
+ALTER SERVER zoho OPTIONS (ADD max_concurrency '1');
+SELECT sbx.post('reset') ->> 'ok' AS reset;
+SELECT sbx.post('faults', '{"latency_ms": 400}') ->> 'ok' AS faults;
+SELECT clock_timestamp() AS t0 \gset
+SELECT count(*) FROM zcrm_mass_update('Leads',
+									   ARRAY(SELECT 4150868000000224001 + i FROM generate_series(0, 1499) i),
+									   '{"City": "Evora"}');
+SELECT clock_timestamp() - :'t0' >= interval '1200 ms' AS one_at_a_time,
+	   (sbx.get('stats') ->> 'peak_concurrent')::int AS peak_concurrent;
+ALTER SERVER zoho OPTIONS (DROP max_concurrency);
+SELECT sbx.post('faults', '{"latency_ms": 0}') ->> 'ok' AS faults;
 
 -- empty ids: no rows and no call
 SELECT sbx.post('reset') ->> 'ok' AS reset;

@@ -25,7 +25,7 @@ SELECT id, status, code
 SELECT * FROM last_bodies(1);
 SELECT id, status, code
   FROM zcrm_mass_update('Leads', ARRAY['9007199254740993', '4150868000000224005']::text[],
-						'{"No_of_Employees": 100000000000000000000}');
+						'{"Annual_Revenue": 12345678901234567890.120}');
 SELECT * FROM last_bodies(1);
 
 -- Unicode arrives byte for byte (and JSON escapes stay escapes)
@@ -89,6 +89,10 @@ SELECT zcrm_mass_update_view('Leads', 4150868000000087501, '{"City": "x"}', incl
 SELECT zcrm_job_status(NULL);
 SELECT zcrm_job_status(0, 'Leads');
 SELECT zcrm_job_status(1, 'Leads?x');
+-- a job could not be recorded in a read-only transaction: refused first
+BEGIN READ ONLY;
+SELECT zcrm_mass_update_view('Leads', 4150868000000087501, '{"City": "x"}');
+ROLLBACK;
 -- an untyped array literal matches both signatures (DESIGN 8.1)
 SELECT * FROM zcrm_mass_update('Leads', '{1,2}', '{"City": "x"}');
 SELECT (sbx.get('stats') ->> 'requests_total')::int - :before AS requests_made;

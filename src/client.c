@@ -340,6 +340,7 @@ zcrm_client_run(ZcrmCall *calls, int ncalls, int max_in_flight, int flags)
 	int			limit = max_in_flight > 0 ? max_in_flight : INT_MAX;
 	ZcrmHttp   *volatile h = NULL;
 	volatile bool interrupted = false;
+	volatile bool latch_consumed = false;
 	int			i;
 
 	if (ncalls <= 0)
@@ -432,11 +433,12 @@ zcrm_client_run(ZcrmCall *calls, int ncalls, int max_in_flight, int flags)
 
 				TimestampDifference(now, next_due, &secs, &usecs);
 				wait_ms = Min(ZCRM_CLIENT_SLICE_MS, (int) (secs * 1000 + usecs / 1000));
-				if (wait_ms > 0)
+				if (wait_ms > 0 &&
+					(WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							   wait_ms, PG_WAIT_EXTENSION) & WL_LATCH_SET))
 				{
-					(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-									 wait_ms, PG_WAIT_EXTENSION);
 					ResetLatch(MyLatch);
+					latch_consumed = true;
 				}
 			}
 
@@ -456,6 +458,13 @@ zcrm_client_run(ZcrmCall *calls, int ncalls, int max_in_flight, int flags)
 	PG_FINALLY();
 	{
 		zcrm_http_destroy(h);
+
+		/*
+		 * A wake-up meant for our caller (the worker's latch) must survive
+		 * our own waiting.
+		 */
+		if (latch_consumed)
+			SetLatch(MyLatch);
 		for (i = 0; i < ncalls; i++)
 		{
 			if (states[i].authorization)

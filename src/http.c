@@ -283,11 +283,13 @@ zcrm_http_start(ZcrmHttp *h, ZcrmHttpRequest *req)
 	SETOPT(easy, CURLOPT_ACCEPT_ENCODING, "");
 	if (zcrm_share)
 		SETOPT(easy, CURLOPT_SHARE, zcrm_share);
-	if (req->fresh_connect)
+	if (req->fresh_connect || strcmp(req->method, "GET") != 0)
 	{
 		/*
 		 * libcurl silently re-sends a request whose reused connection turns
-		 * out dead; a request that must never be sent twice gets its own.
+		 * out to be closed, even a POST.  A POST has effects (a mass update,
+		 * a token counted against Zoho's limit), so it always gets a
+		 * connection of its own: every try is one request, exactly.
 		 */
 		SETOPT(easy, CURLOPT_FRESH_CONNECT, 1L);
 		SETOPT(easy, CURLOPT_FORBID_REUSE, 1L);
@@ -350,13 +352,11 @@ finish_request(ZcrmHttp *h, ZcrmHttpRequest *req, CURLcode code)
 	HttpPriv   *priv = (HttpPriv *) req->priv;
 	MemoryContext old;
 	curl_off_t	pretransfer = 0;
-	curl_off_t	connect = 0;
 	curl_off_t	total = 0;
 	long		request_size = 0;
 	int			i;
 
 	curl_easy_getinfo(priv->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
-	curl_easy_getinfo(priv->easy, CURLINFO_CONNECT_TIME_T, &connect);
 	curl_easy_getinfo(priv->easy, CURLINFO_TOTAL_TIME_T, &total);
 	curl_easy_getinfo(priv->easy, CURLINFO_REQUEST_SIZE, &request_size);
 	req->elapsed_ms = total / 1000.0;

@@ -35,7 +35,7 @@ typedef struct ZcrmHttpRequest
 	const char *authorization;	/* whole header value, or NULL */
 	int			connect_timeout_ms;
 	int			timeout_ms;
-	bool		fresh_connect;	/* never on a reused connection (send-once calls) */
+	bool		fresh_connect;	/* never on a reused connection (always for POST) */
 	void	   *arg;			/* the caller's */
 
 	/* out, once done; palloc'd in the ZcrmHttp's memory context */

@@ -326,6 +326,7 @@ check_option_value(const ZcrmOption *opt, DefElem *def)
 			if (find_dc(value) == NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errhidestmt(true),
 						 errmsg("invalid value for option \"%s\": \"%s\"",
 								opt->keyword, value),
 						 errhint("Valid values are com, eu, in, com.au, jp, com.cn, ca and sa.")));
@@ -338,6 +339,7 @@ check_option_value(const ZcrmOption *opt, DefElem *def)
 				if (why)
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errhidestmt(true),
 							 errmsg("invalid value for option \"%s\": the URL %s",
 									opt->keyword, why),
 							 errhint("Give a base URL such as https://accounts.zoho.eu; http is allowed only for loopback hosts (127.0.0.0/8, ::1, localhost).")));
@@ -353,6 +355,7 @@ check_option_value(const ZcrmOption *opt, DefElem *def)
 				if (*v == NULL)
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errhidestmt(true),
 							 errmsg("invalid value for option \"%s\": \"%s\"",
 									opt->keyword, value),
 							 errhint("Valid values are v2, v2.1, v3, v4, v5, v6, v7 and v8.")));
@@ -365,6 +368,7 @@ check_option_value(const ZcrmOption *opt, DefElem *def)
 				if (!parse_int_strict(value, &v) || v < opt->min || v > opt->max)
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errhidestmt(true),
 							 errmsg("invalid value for option \"%s\": \"%s\"",
 									opt->keyword, value),
 							 errhint("Valid values are integers from %d to %d (%s).",
@@ -376,6 +380,7 @@ check_option_value(const ZcrmOption *opt, DefElem *def)
 			if (value[0] == '\0')
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errhidestmt(true),
 						 errmsg("option \"%s\" must not be empty", opt->keyword)));
 			break;
 	}
@@ -412,6 +417,7 @@ zcrm_fdw_validator(PG_FUNCTION_ARGS)
 			if (opt && opt->catalog == UserMappingRelationId)
 				ereport(ERROR,
 						(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+						 errhidestmt(true),
 						 errmsg("option \"%s\" belongs in a user mapping, not in a %s",
 								def->defname, catalog_name(catalog)),
 						 errdetail("Credentials live in user mappings, whose options only their owner and superusers can read."),
@@ -421,6 +427,7 @@ zcrm_fdw_validator(PG_FUNCTION_ARGS)
 
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errhidestmt(true),
 					 errmsg("invalid option \"%s\" for a zcrm %s",
 							def->defname, catalog_name(catalog)),
 					 valid ? errhint("Valid options for a %s are: %s.",
@@ -447,6 +454,7 @@ zcrm_fdw_validator(PG_FUNCTION_ARGS)
 		if (has_access_token && any_oauth)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errhidestmt(true),
 					 errmsg("option \"access_token\" cannot be combined with client_id, client_secret or refresh_token"),
 					 errhint("Give either client_id, client_secret and refresh_token, or access_token alone.")));
 		if (!has_access_token &&
@@ -463,6 +471,7 @@ zcrm_fdw_validator(PG_FUNCTION_ARGS)
 				appendStringInfo(&missing, "%srefresh_token", missing.len ? ", " : "");
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errhidestmt(true),
 					 errmsg("a zcrm user mapping needs client_id, client_secret and refresh_token, or access_token"),
 					 errdetail("Missing: %s.", missing.data),
 					 errhint("Valid options for a user mapping are: %s.",

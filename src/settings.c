@@ -12,6 +12,7 @@
 
 #include <limits.h>
 
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 #include "settings.h"
@@ -37,7 +38,9 @@ zcrm_define_settings(void)
 							   "Database the massupdate worker connects to.",
 							   "Queueing and scheduling work only in this database.",
 							   &zcrm_database, "postgres",
-							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+							   process_shared_preload_libraries_in_progress ?
+							   PGC_POSTMASTER : PGC_SIGHUP,
+							   0, NULL, NULL, NULL);
 	DefineCustomIntVariable("massupdate.naptime",
 							"Longest sleep of the worker between rounds when nobody wakes it.",
 							NULL, &zcrm_naptime_ms, 10 * 1000, 10, INT_MAX,

@@ -31,6 +31,7 @@
 #include "pgstat.h"
 #include "storage/condition_variable.h"
 #include "storage/ipc.h"
+#include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "utils/inval.h"
@@ -638,13 +639,18 @@ zcrm_token_get(ZcrmServer *srv, ZcrmMapping *map, const char *stale, ZcrmToken *
 		if (sleeping)
 		{
 			ConditionVariableCancelSleep();
+			SetLatch(MyLatch);
 			sleeping = false;
 		}
 		refresh(srv, map, cache, slot, gen, stale, tok);
 		break;
 	}
 	if (sleeping)
+	{
 		ConditionVariableCancelSleep();
+		/* the sleep may have eaten a wake-up meant for our caller */
+		SetLatch(MyLatch);
+	}
 }
 
 void

@@ -33,6 +33,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
+#include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -242,6 +243,8 @@ zcrm_mass_update_view(PG_FUNCTION_ARGS)
 	Datum		args[9];
 	char		nulls[9] = "         ";
 
+	/* the job row is written after the POST: refuse now, not after it */
+	PreventCommandIfReadOnly("zcrm_mass_update_view()");
 	module = zcrm_check_module(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
 	cvid = check_positive(PG_ARGISNULL(1), PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1), "cvid");
 	fields_jb = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
@@ -330,7 +333,7 @@ zcrm_mass_update_view(PG_FUNCTION_ARGS)
 	args[8] = BoolGetDatum(over_write);
 	(void) write_job("INSERT INTO %s AS j (job_id, server, owner, module, cvid, territory_id,"
 					 " include_child, fields, over_write, status, scheduled_at, next_poll_at)"
-					 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'SCHEDULED', now(), now())"
+					 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'SCHEDULED', clock_timestamp(), clock_timestamp())"
 					 " ON CONFLICT (job_id) DO UPDATE SET server = excluded.server,"
 					 " owner = excluded.owner, module = excluded.module, cvid = excluded.cvid,"
 					 " territory_id = excluded.territory_id, include_child = excluded.include_child,"
@@ -444,8 +447,8 @@ store_status(int64 job_id, const ZcJobStatus *st)
 	args[5] = count_datum(st->not_updated_count, &nulls[5]);
 	args[6] = BoolGetDatum(zc_job_status_final(st->status));
 	return write_job("UPDATE %s SET status = $2, total_count = $3, updated_count = $4,"
-					 " failed_count = $5, not_updated_count = $6, last_polled_at = now(),"
-					 " finished_at = CASE WHEN $7 THEN coalesce(finished_at, now()) END,"
+					 " failed_count = $5, not_updated_count = $6, last_polled_at = clock_timestamp(),"
+					 " finished_at = CASE WHEN $7 THEN coalesce(finished_at, clock_timestamp()) END,"
 					 " next_poll_at = CASE WHEN $7 THEN NULL ELSE next_poll_at END,"
 					 " last_error = NULL"
 					 " WHERE job_id = $1 RETURNING *",
@@ -477,8 +480,8 @@ adopt_job(int64 job_id, ZcrmServer *srv, const char *module, const ZcJobStatus *
 	return write_job("INSERT INTO %s AS j (job_id, server, owner, module, status, total_count,"
 					 " updated_count, failed_count, not_updated_count, scheduled_at,"
 					 " last_polled_at, next_poll_at, finished_at)"
-					 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), now(),"
-					 " CASE WHEN $10 THEN NULL ELSE now() END, CASE WHEN $10 THEN now() END)"
+					 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, clock_timestamp(), clock_timestamp(),"
+					 " CASE WHEN $10 THEN NULL ELSE clock_timestamp() END, CASE WHEN $10 THEN clock_timestamp() END)"
 					 " ON CONFLICT (job_id) DO UPDATE SET status = excluded.status,"
 					 " total_count = excluded.total_count, updated_count = excluded.updated_count,"
 					 " failed_count = excluded.failed_count,"
@@ -507,6 +510,7 @@ zcrm_job_status(PG_FUNCTION_ARGS)
 	ZcrmServer *srv;
 	ZcJobStatus st;
 
+	PreventCommandIfReadOnly("zcrm_job_status()");
 	if (!PG_ARGISNULL(1))
 		module = zcrm_check_module(PG_GETARG_TEXT_PP(1));
 	row = read_job(job_id);
@@ -556,7 +560,9 @@ interval_ms(Interval *iv)
  *
  * Polls the job with the owner's mapping, first at once, then with pauses
  * doubling from 250 ms up to massupdate.job_poll_max_interval, storing
- * every answer, until COMPLETED or FAILED; a row already final is returned
+ * every answer, until COMPLETED or FAILED.  Once two answers show the job's
+ * pace, a pause is cut short to when the remaining records should be done,
+ * so a caller learns of the end soon after it happens; a row already final is returned
  * without a call.  Past the timeout (NULL: none) it raises 57014.
  * Cancel and statement_timeout interrupt the pauses and the calls.
  */
@@ -570,12 +576,15 @@ zcrm_job_wait(PG_FUNCTION_ARGS)
 	JobRow		row;
 	ZcrmServer *srv;
 	int64		pause = JOB_WAIT_FIRST_PAUSE_MS;
+	long long	prev_done = -1;
+	TimestampTz prev_time = 0;
 	MemoryContext outer = CurrentMemoryContext;
 	MemoryContext loopcxt;
 	Datum		result = (Datum) 0;
 	char	   *last_status;
 	ZcJobStatus st;
 
+	PreventCommandIfReadOnly("zcrm_job_wait()");
 	if (!PG_ARGISNULL(1))
 	{
 		int64		ms = interval_ms(PG_GETARG_INTERVAL_P(1));
@@ -648,6 +657,23 @@ zcrm_job_wait(PG_FUNCTION_ARGS)
 					 errhint("The worker keeps polling the job into zcrm_jobs; call zcrm_job_wait again to wait longer."),
 					 errhidestmt(true)));
 		wait_ms = pause;
+		if (st.updated_count >= 0 && st.failed_count >= 0 &&
+			st.not_updated_count >= 0)
+		{
+			long long	done = st.updated_count + st.failed_count;
+
+			if (prev_done >= 0 && done > prev_done && now > prev_time)
+			{
+				/* records per ms so far, and the time the rest needs */
+				double		rate = (double) (done - prev_done) /
+					((double) (now - prev_time) / 1000.0);
+				int64		eta = (int64) (st.not_updated_count / rate);
+
+				wait_ms = Min(wait_ms, Max(eta, JOB_WAIT_FIRST_PAUSE_MS));
+			}
+			prev_done = done;
+			prev_time = now;
+		}
 		if (deadline != 0)
 		{
 			long		secs;

@@ -90,6 +90,8 @@
 #define RETENTION_BATCHES_PER_ROUND	20
 /* how often retention runs at most */
 #define RETENTION_EVERY_MS			60000
+/* shortest sleep when something is due but could not be taken (locked) */
+#define MIN_SLEEP_MS				100
 /* pause between checks while waiting for the database */
 #define DATABASE_CHECK_MS			1000
 
@@ -839,21 +841,32 @@ claim_and_plan(ClaimedRow **rows_out, ZcrmPlanRow **prows_out, ZcrmPlan *plan)
 	MemoryContextSwitchTo(old);
 
 	/*
-	 * Other unsent rows of the same records (in back-off, failed, or beyond
-	 * this batch): a newer one makes our rows moot; an older one is made
-	 * moot by ours.  Rows "sending" are all ours: a single worker, and
-	 * leftovers of a crash were requeued at start.
+	 * Older unsent values of the same keys, which ours make moot: rows in
+	 * back-off (pending, queued before the oldest row we claimed) and failed
+	 * rows.  A failed row newer than ours makes ours moot instead.  Rows
+	 * "sending" are all ours (one worker; a crash's leftovers are requeued
+	 * at start).  Newer pending rows beyond a full batch are not looked
+	 * for: they are sent in a later round, after ours, so the CRM still
+	 * ends with the newest value.
 	 */
 	{
-		Oid			types[1] = {INT8ARRAYOID};
-		Datum		vals[1];
+		Oid			types[2] = {INT8OID, INT8ARRAYOID};
+		Datum		vals[2];
+		int64		min_id = rows[0].id;
 
-		vals[0] = int8_array(record_ids, n);
+		for (i = 1; i < n; i++)
+			if (rows[i].id < min_id)
+				min_id = rows[i].id;
+		vals[0] = Int64GetDatum(min_id);
+		vals[1] = int8_array(record_ids, n);
 		ret = SPI_execute_with_args(psprintf("SELECT id, server::text, module, record_id, field"
-											 " FROM %s WHERE record_id = ANY ($1)"
-											 " AND state IN ('pending', 'failed')",
-											 qual("zcrm_outbox")),
-									1, types, vals, NULL, false, 0);
+											 " FROM %s WHERE state = 'pending' AND id < $1"
+											 " AND record_id = ANY ($2)"
+											 " UNION ALL "
+											 "SELECT id, server::text, module, record_id, field"
+											 " FROM %s WHERE state = 'failed' AND record_id = ANY ($2)",
+											 qual("zcrm_outbox"), qual("zcrm_outbox")),
+									2, types, vals, NULL, false, 0);
 		if (ret != SPI_OK_SELECT)
 			elog(ERROR, "reading unsent rows failed: %s", SPI_result_code_string(ret));
 	}
@@ -1318,7 +1331,7 @@ next_due_ms(void)
 		int64		due = spi_int64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 
 		if (!isnull)
-			ms = (long) Min((int64) ms, Max(due, (int64) 1));
+			ms = (long) Min((int64) ms, Max(due, (int64) MIN_SLEEP_MS));
 	}
 	xact_end();
 	return ms;

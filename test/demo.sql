@@ -5,11 +5,11 @@
 \pset footer off
 SELECT set_config('demo.sandbox_url', :'sandbox_url', false) IS NOT NULL AS sandbox_known \gset
 -- sandbox(method, path): the sandbox's own counters and controls, for the demo's eyes only
+CREATE TEMP TABLE sandbox_out (line text);
 CREATE FUNCTION pg_temp.sandbox(method text, path text) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
 	answer text;
 BEGIN
-	CREATE TEMP TABLE IF NOT EXISTS sandbox_out (line text);
 	TRUNCATE sandbox_out;
 	EXECUTE format('COPY sandbox_out FROM PROGRAM %L WITH (FORMAT csv, DELIMITER E''\x02'', QUOTE E''\x01'')',
 				   format('curl -sS -X %s %s | tr -d ''\n''; echo', method,

@@ -16,15 +16,18 @@ fi
 zcrm_ensure_packages && zcrm_build_install || exit 1
 zcrm_start_env || exit 1
 
-rm -rf results regression.diffs regression.out
+# ZCRM_REGRESS_OUT: where results/ and regression.diffs go (default: here)
+outdir=${ZCRM_REGRESS_OUT:-.}
+mkdir -p "$outdir"
+rm -rf "$outdir/results" "$outdir/regression.diffs" "$outdir/regression.out"
 "$(pg_config --pkglibdir)/pgxs/src/test/regress/pg_regress" \
-	--use-existing --dbname=regression --inputdir=. --outputdir=. \
+	--use-existing --dbname=regression --inputdir=. --outputdir="$outdir" \
 	--bindir="$(zcrm_pg_bindir)" --host="$PGHOST" --port="$PGPORT" --user=postgres \
 	"${tests[@]}" | tee "$ZCRM_TEST_TMP/regress.out"
 passed=$(grep -cE '^(ok|test|     ).*\.\.\. ok|^ok ' "$ZCRM_TEST_TMP/regress.out")
 failed=$(grep -cE '\.\.\. FAILED|^not ok ' "$ZCRM_TEST_TMP/regress.out")
-if [ "$failed" -gt 0 ] && [ -f regression.diffs ]; then
-	head -c 20000 regression.diffs
+if [ "$failed" -gt 0 ] && [ -f "$outdir/regression.diffs" ]; then
+	head -c 20000 "$outdir/regression.diffs"
 fi
 if [ "$failed" -gt 0 ]; then
 	echo "--- server log (tail) ---"

@@ -38,11 +38,13 @@ COMMENT ON COLUMN zcrm_outbox.next_attempt_at IS
 COMMENT ON COLUMN zcrm_outbox.code IS
 	'Zoho''s code of the last answer (SUCCESS, RECORD_IN_BLUEPRINT, ...) or the transport error';
 
--- The worker's due rows, in queue order.
+-- Two small indexes besides the primary key, chosen so that queueing (the
+-- capture trigger's INSERT) maintains only append-only entries: the
+-- pending rows in queue order, which the worker claims and where it finds
+-- older values in back-off; and the failed rows by record, which a newer
+-- value of the same field supersedes.
 CREATE INDEX zcrm_outbox_pending ON zcrm_outbox (id) WHERE state = 'pending';
--- Other unsent rows of the same record, to supersede them.
-CREATE INDEX zcrm_outbox_unsent ON zcrm_outbox (record_id)
-	WHERE state IN ('pending', 'sending', 'failed');
+CREATE INDEX zcrm_outbox_failed ON zcrm_outbox (record_id) WHERE state = 'failed';
 
 -- Rows are readable by members of their owner (superusers read all); the
 -- table is written only by the extension's functions and worker (no write

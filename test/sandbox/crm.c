@@ -52,6 +52,24 @@ valid_version(const char *v)
 }
 
 static bool
+all_digits(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+/* /crm/{v}/{module}/{id}: a record URL needs an id of digits */
+static bool
+is_record_path(const Path *p)
+{
+	return p->n == 4 && all_digits(p->seg[3]);
+}
+
+static bool
 is_mass_update_path(const Path *p)
 {
 	return p->n == 5 && strcmp(p->seg[3], "actions") == 0 &&
@@ -84,7 +102,7 @@ crm_classify(const char *method, const char *path)
 			return EP_STATUS;
 		return EP_OTHER;
 	}
-	if (p.n == 4)
+	if (is_record_path(&p))
 		return EP_RECORD;
 	return EP_OTHER;
 }
@@ -220,7 +238,7 @@ crm_handle(CrmRequest *req, Response *out)
 	if (settings ? !(p.n == 4 && (strcmp(p.seg[3], "fields") == 0 ||
 								  strcmp(p.seg[3], "custom_views") == 0 ||
 								  strcmp(p.seg[3], "territories") == 0))
-		: !(p.n == 4 || is_mass_update_path(&p)))
+		: !(is_record_path(&p) || is_mass_update_path(&p)))
 	{
 		invalid_url(out);
 		return;

@@ -56,6 +56,13 @@ ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}$
 LISTEN_LINE = re.compile(r"^zcrm-sandbox listening on (http://127\.0\.0\.1:(\d+))$")
 
 
+# Sanitizer builds run several times slower: wall-clock limits on starting and
+# answering (not on stopping) are multiplied by this for them.
+def slow_factor(binary):
+    return 3.0 if "asan" in os.path.basename(binary) or "san" in os.environ.get(
+        "SANDBOX_TESTS_SLOW", "") else 1.0
+
+
 def lead(n):
     """Id (string) of the n-th fixture Lead, 1..5000."""
     return str(LEAD_BASE + n)

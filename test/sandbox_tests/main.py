@@ -29,6 +29,7 @@ import tests_jobs  # noqa: E402,F401
 import tests_api  # noqa: E402,F401
 import tests_control  # noqa: E402,F401
 import tests_process  # noqa: E402,F401
+import tests_robustness  # noqa: E402,F401
 
 
 class Results:
@@ -76,6 +77,7 @@ def run_binary(binary, label, results, pattern):
         for t in group:
             name = "%s/%s" % (label, t.name)
             ctx = Context(binary, logdir)
+            t_test = time.monotonic()
             try:
                 if not t.sandbox:
                     pass
@@ -109,6 +111,8 @@ def run_binary(binary, label, results, pattern):
                 msg = "; ".join(problems)
                 outcome = ("fail", msg if outcome is None or outcome[0] != "fail"
                            else outcome[1] + "; " + msg)
+            if os.environ.get("SANDBOX_TESTS_TIMES"):
+                print("# %s took %.2f s" % (name, time.monotonic() - t_test), flush=True)
             if outcome is None:
                 results.ok(name)
             elif outcome[0] == "skip":

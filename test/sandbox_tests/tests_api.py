@@ -28,7 +28,8 @@ def invalid_url_pattern(sb, ctx):
     tok = sb.token()
     for method, path in (("GET", "/crm/v8/Leads/actions/mass_updates"),
                          ("POST", "/crm/v8/Leads/actions/mass_update/extra"),
-                         ("POST", "/crm/v8/Leads/actions"),
+                         ("GET", "/crm/v8/settings/nothing"),
+                         ("GET", "/crm/v9/Leads/actions/mass_update"),
                          ("GET", "/crm/v8"),
                          ("GET", "/nothing/here"),
                          ("GET", "/"),
@@ -89,13 +90,13 @@ def large_body_and_keepalive(sb, ctx):
     try:
         for i in range(5):
             r = sb.request("POST", "/crm/v8/Leads/actions/mass_update",
-                           body={"data": [{"City": "K%d" % i}], "ids": leads(1 + i * 500, 500)},
+                           body={"data": [{"City": "K%d" % i}], "ids": leads(11 + i * 500, 500)},
                            token=sb.token(), conn=conn)
             got = expect_records(r, 200, "keep-alive call %d" % i)
             eq(len(got), 500, "entries of keep-alive call %d" % i)
-        r = sb.request("GET", "/crm/v8/Leads/%s" % lead(2500), token=sb.token(), conn=conn)
+        r = sb.request("GET", "/crm/v8/Leads/%s" % lead(2510), token=sb.token(), conn=conn)
         eq(r.status, 200, "GET on the same connection")
-        eq(r.json["data"][0].get("City"), "K4", "Lead 2500 City")
+        eq(r.json["data"][0].get("City"), "K4", "Lead 2510 City")
     finally:
         conn.close()
 
@@ -249,6 +250,26 @@ def daily_credits_faults(sb, ctx):
        "calls 3 and 4 of 4: X-API-CREDITS-REMAINING")
     r = sb.mass_update("Leads", {"City": "F5"}, ids=[lead(435)], token=tok)
     expect_flat(r, 429, "TOO_MANY_REQUESTS", "call 5 of 4 credits")
+    # every kind of CRM call costs one credit: status, record and settings GETs too
+    sb.reset()
+    sb.faults(daily_credits=6)
+    calls = [("POST", lambda: sb.mass_update("Leads", {"City": "G"}, ids=[lead(440)], token=tok)),
+             ("status GET", lambda: sb.job_status("Leads", "1", version="v7", token=tok)),
+             ("record GET", lambda: sb.request("GET", "/crm/v8/Leads/%s" % lead(440), token=tok)),
+             ("fields GET", lambda: sb.request("GET", "/crm/v8/settings/fields?module=Leads",
+                                               token=tok)),
+             ("views GET", lambda: sb.request("GET", "/crm/v8/settings/custom_views?module=Leads",
+                                              token=tok)),
+             ("POST", lambda: sb.mass_update("Leads", {"City": "H"}, ids=[lead(441)], token=tok))]
+    for n, (what, call) in enumerate(calls, 1):
+        r = call()
+        check(r.status in (200, 404), "credit call %d (%s): %r" % (n, what, r))
+        h = credit_header(r)
+        if n > 3:
+            eq(h.strip() if h else h, str(6 - n), "call %d of 6 (%s): X-API-CREDITS-REMAINING"
+               % (n, what))
+    r = sb.request("GET", "/crm/v8/Leads/%s" % lead(440), token=tok)
+    expect_flat(r, 429, "TOO_MANY_REQUESTS", "record GET with no credits left")
     # raising the limit through faults lets calls through again
     sb.faults(daily_credits=100)
     r = sb.mass_update("Leads", {"City": "F6"}, ids=[lead(436)], token=tok)

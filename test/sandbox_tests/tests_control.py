@@ -2,6 +2,7 @@
 
 import http.client
 import json
+import threading
 import time
 
 from harness import (BLUEPRINT_LEAD, CV_ALL_LEADS, CV_BIG_CONTACTS, CV_EMPTY, CV_FAILING,
@@ -134,6 +135,32 @@ def faults_answer_and_partial_update(sb, ctx):
     check(r.elapsed < 0.25, "latency_ms 0: call took %.3f s" % r.elapsed)
 
 
+@test()
+def latency_added_after_processing(sb, ctx):
+    """DESIGN 8.13: the update is applied when the request arrives; the answer waits."""
+    tok = sb.token()
+    sb.faults(latency_ms=1500)
+    out = {}
+
+    def slow():
+        out["r"] = sb.mass_update("Leads", {"City": "Applied early"}, ids=[lead(92)], token=tok)
+        out["t"] = time.monotonic()
+    t = threading.Thread(target=slow)
+    t0 = time.monotonic()
+    t.start()
+    wait_for(lambda: sb.stats().get("peak_concurrent", 0) >= 1, 5, what="the call to arrive")
+    sb.faults(latency_ms=0)
+    seen = wait_for(lambda: sb.record("Leads", lead(92)).get("City") == "Applied early"
+                    and time.monotonic(), 5, what="the delayed call's update to show")
+    t.join(10)
+    check("r" in out, "the delayed call did not finish")
+    expect_records(out["r"], 200, "the delayed call")
+    check(seen < out["t"], "the update became visible only after the delayed answer "
+          "(latency must be added after processing)")
+    check(out["t"] - t0 >= 1.4, "the delayed call answered after %.2f s, want >= 1.5 s"
+          % (out["t"] - t0))
+
+
 @test(args=("--latency-ms", "300"))
 def latency_cmdline_and_reset(sb, ctx):
     r = sb.mass_update("Leads", {"City": "L"}, ids=[lead(91)])
@@ -156,9 +183,8 @@ def fault_pattern(rate, n):
 @test()
 def faults_error_rate_deterministic(sb, ctx):
     tok = sb.token()
+    before = {i: sb.record("Leads", lead(100 + i)).get("City") for i in range(1, 13)}
     for rate, status in ((0.3, 503), (0.5, 500), (0.25, 502)):
-        sb.reset()
-        before = {i: sb.record("Leads", lead(100 + i)).get("City") for i in range(1, 13)}
         sb.reset()
         sb.faults(error_rate=rate, error_status=status)
         failed = []

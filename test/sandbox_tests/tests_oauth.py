@@ -282,6 +282,13 @@ def fixture_client_scopes(sb, ctx):
         if not (isinstance(resp.json, dict) and "access_token" in resp.json):
             continue  # e.g. a client of another organisation
         tok = resp.json["access_token"]
+        # record and settings GETs accept any valid token of the organisation
+        r = sb.request("GET", "/crm/v8/Leads/%s" % lead(51), token=tok)
+        eq(r.status, 200, "client %s (scopes %s): record GET: %r" % (cid, scopes, r))
+        r = sb.request("GET", "/crm/v8/settings/fields?module=Deals", token=tok)
+        eq(r.status, 200, "client %s (scopes %s): fields GET: %r" % (cid, scopes, r))
+        r = sb.request("GET", "/crm/v2/settings/custom_views?module=Leads", token=tok)
+        eq(r.status, 200, "client %s (scopes %s): custom views GET: %r" % (cid, scopes, r))
         for module, rid in (("Leads", lead(50)), ("Deals", "4150868000000300050"),
                             ("Contacts", None)):
             for s in scopes:

@@ -27,14 +27,14 @@ def smoke(sb, what):
 
 @test(sandbox=False)
 def start_answer_stop_under_1s(sb, ctx):
-    # sb itself was started by the runner; time three more cold starts
+    limit = 1.0 * harness.slow_factor(harness.BINARY)
     for i in range(3):
         s = ctx.start()
-        check(s.startup_time < 1.0, "start %d: first stdout line after %.3f s (limit 1 s)"
-              % (i + 1, s.startup_time))
+        check(s.startup_time < limit, "start %d: first stdout line after %.3f s (limit %.0f s)"
+              % (i + 1, s.startup_time, limit))
         t0 = time.monotonic()
         smoke(s, "start %d: first call" % (i + 1))
-        check(time.monotonic() - t0 < 1.0, "start %d: token + first call took %.3f s"
+        check(time.monotonic() - t0 < limit, "start %d: token + first call took %.3f s"
               % (i + 1, time.monotonic() - t0))
         problems = s.stop()
         check(not problems, "start %d: %s" % (i + 1, "; ".join(problems)))
