@@ -138,5 +138,28 @@ SELECT count(*) FROM zcrm_mass_update('Leads', ARRAY[4150868000000224001], '{"Ci
 SELECT count(*) FROM zcrm_mass_update('Leads', ARRAY[4150868000000224001], '{"City": "Lisbon"}',
 									   server => 'no_such_server');
 
+-- per-record answers come as rows whatever the status: v8 answers 207 for
+-- mixed results and 400 when every record fails, v2 answers 200 and 400
+DO $$
+BEGIN
+	EXECUTE format('CREATE SERVER zoho_v2 FOREIGN DATA WRAPPER zcrm OPTIONS (accounts_url %L, api_domain %L, api_version %L)',
+				   sbx.url(), sbx.url(), 'v2');
+END
+$$;
+CREATE USER MAPPING FOR CURRENT_USER SERVER zoho_v2
+	OPTIONS (client_id '1000.SANDBOX', client_secret 'sandbox-secret',
+			 refresh_token '1000.sandbox.refresh');
+SELECT sbx.post('reset') ->> 'ok' AS reset;
+SELECT s.srv, m.id, m.status, m.code
+  FROM (VALUES ('zoho'), ('zoho_v2')) s(srv),
+	   LATERAL (SELECT * FROM zcrm_mass_update('Leads', ARRAY[4150868000000224010, 4150868000009999999],
+											   '{"City": "Tui"}', server => s.srv::name)
+				UNION ALL
+				SELECT * FROM zcrm_mass_update('Leads', ARRAY[4150868000009999998],
+											   '{"City": "Tui"}', server => s.srv::name)) m;
+SELECT r ->> 'path' AS path, r ->> 'status' AS http_status
+  FROM jsonb_array_elements(sbx.get('requests?limit=4') -> 'requests') r;
+DROP SERVER zoho_v2 CASCADE;
+
 DROP FUNCTION calls();
 DROP SERVER zoho CASCADE;

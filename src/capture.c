@@ -708,10 +708,10 @@ zcrm_capture_table(PG_FUNCTION_ARGS)
 	}
 
 	/* replaces an earlier capture of the same table */
-	run_ddl(psprintf("DROP TRIGGER IF EXISTS %s ON %s",
-					 CAPTURE_INSERT_TRIGGER, tbl));
-	run_ddl(psprintf("DROP TRIGGER IF EXISTS %s ON %s",
-					 CAPTURE_UPDATE_TRIGGER, tbl));
+	if (OidIsValid(get_trigger_oid(relid, CAPTURE_INSERT_TRIGGER, true)))
+		run_ddl(psprintf("DROP TRIGGER %s ON %s", CAPTURE_INSERT_TRIGGER, tbl));
+	if (OidIsValid(get_trigger_oid(relid, CAPTURE_UPDATE_TRIGGER, true)))
+		run_ddl(psprintf("DROP TRIGGER %s ON %s", CAPTURE_UPDATE_TRIGGER, tbl));
 	run_ddl(psprintf("CREATE TRIGGER %s AFTER INSERT ON %s"
 					 " REFERENCING NEW TABLE AS zcrm_new"
 					 " FOR EACH STATEMENT EXECUTE FUNCTION %s(%s)",

@@ -1,0 +1,112 @@
+--
+-- 60_outbox_supersede: only the newest value of a record's field is sent
+-- (issue 4, point 3; DESIGN 8.10).  To queue several committed changes
+-- "before the worker runs", the worker is kept busy with one slow call
+-- (sandbox latency) while they commit.
+--
+DO $$
+BEGIN
+	EXECUTE format('CREATE SERVER zoho FOREIGN DATA WRAPPER zcrm OPTIONS (accounts_url %L, api_domain %L, api_version %L)',
+				   sbx.url(), sbx.url(), 'v8');
+END
+$$;
+CREATE USER MAPPING FOR CURRENT_USER SERVER zoho
+	OPTIONS (client_id '1000.SANDBOX', client_secret 'sandbox-secret',
+			 refresh_token '1000.sandbox.refresh');
+ALTER SYSTEM SET massupdate.naptime = '1h';
+SELECT pg_reload_conf();
+CREATE SCHEMA t60;
+CREATE FUNCTION t60.calls() RETURNS int LANGUAGE sql
+AS $$ SELECT (sbx.get('stats') ->> 'mass_update_calls')::int $$;
+CREATE FUNCTION t60.bodies() RETURNS SETOF jsonb LANGUAGE sql
+AS $$ SELECT (r ->> 'body')::jsonb
+		FROM jsonb_array_elements(sbx.get('requests?limit=100') -> 'requests') r
+	   WHERE r ->> 'method' = 'POST' ORDER BY (r ->> 'seq')::int $$;
+CREATE FUNCTION t60.drained() RETURNS boolean LANGUAGE sql
+AS $$ SELECT NOT EXISTS (SELECT 1 FROM zcrm_outbox WHERE state IN ('pending', 'sending')) $$;
+-- keeps the worker in a 3 s call until t60.release()
+CREATE FUNCTION t60.hold_worker(record bigint) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM sbx.post('faults', '{"latency_ms": 3000}');
+	PERFORM zcrm_enqueue('Leads', record, '{"Industry": "ERP"}');
+	RETURN true;
+END
+$$;
+CREATE FUNCTION t60.release() RETURNS boolean LANGUAGE sql
+AS $$ SELECT (sbx.post('faults', '{"latency_ms": 0}') ->> 'ok')::boolean $$;
+
+-- five committed changes of one field before the worker gets to them:
+-- one call with the last value, four rows superseded
+SELECT sbx.post('reset') ->> 'ok' AS reset;
+SELECT t60.hold_worker(4150868000000224030);
+SELECT sbx.wait($$EXISTS (SELECT 1 FROM zcrm_outbox WHERE state = 'sending')$$) AS worker_busy;
+SELECT zcrm_enqueue('Leads', 4150868000000224031, '{"City": "v1"}');
+SELECT zcrm_enqueue('Leads', 4150868000000224031, '{"City": "v2"}');
+SELECT zcrm_enqueue('Leads', 4150868000000224031, '{"City": "v3"}');
+SELECT zcrm_enqueue('Leads', 4150868000000224031, '{"City": "v4"}');
+SELECT zcrm_enqueue('Leads', 4150868000000224031, '{"City": "v5"}');
+SELECT t60.release();
+SELECT sbx.wait('t60.drained()') AS drained;
+SELECT value, state, attempts, code FROM zcrm_outbox
+ WHERE record_id = 4150868000000224031 ORDER BY id;
+SELECT t60.calls() AS calls;
+SELECT b FROM t60.bodies() b WHERE b -> 'ids' ? '4150868000000224031';
+SELECT sbx.get('records/Leads/4150868000000224031') -> 'record' ->> 'City' AS crm_city;
+
+-- the same through a captured table, in five transactions
+CREATE TABLE t60.leads (zoho_id bigint PRIMARY KEY, city text);
+INSERT INTO t60.leads VALUES (4150868000000224032, NULL);
+SELECT zcrm_capture_table('t60.leads', 'Leads', 'zoho_id', '{"city": "City"}');
+SELECT sbx.post('reset') ->> 'ok' AS reset;
+SELECT t60.hold_worker(4150868000000224030);
+SELECT sbx.wait($$EXISTS (SELECT 1 FROM zcrm_outbox WHERE state = 'sending')$$) AS worker_busy;
+UPDATE t60.leads SET city = 'c1';
+UPDATE t60.leads SET city = 'c2';
+UPDATE t60.leads SET city = 'c3';
+UPDATE t60.leads SET city = 'c4';
+UPDATE t60.leads SET city = 'c5';
+SELECT t60.release();
+SELECT sbx.wait('t60.drained()') AS drained;
+SELECT value, state FROM zcrm_outbox WHERE record_id = 4150868000000224032 ORDER BY id;
+SELECT t60.calls() AS calls;
+SELECT sbx.get('records/Leads/4150868000000224032') -> 'record' ->> 'City' AS crm_city;
+
+-- an older value waiting in back-off is superseded by a newer one
+ALTER SYSTEM SET massupdate.retry_base = '1h';
+SELECT pg_reload_conf();
+SELECT sbx.post('reset') ->> 'ok' AS reset;
+SELECT sbx.post('faults', '{"error_rate": 1.0, "error_status": 503}') ->> 'ok' AS faults;
+SELECT zcrm_enqueue('Leads', 4150868000000224033, '{"City": "old"}');
+SELECT sbx.wait($$EXISTS (SELECT 1 FROM zcrm_outbox WHERE record_id = 4150868000000224033
+						  AND state = 'pending' AND attempts = 1)$$) AS in_backoff;
+SELECT value, state, attempts, code, next_attempt_at > now() + '30 min' AS backing_off
+  FROM zcrm_outbox WHERE record_id = 4150868000000224033;
+SELECT sbx.post('faults', '{"error_rate": 0}') ->> 'ok' AS faults;
+SELECT zcrm_enqueue('Leads', 4150868000000224033, '{"City": "new"}');
+SELECT sbx.wait('t60.drained()') AS drained;
+SELECT value, state, attempts, next_attempt_at FROM zcrm_outbox
+ WHERE record_id = 4150868000000224033 ORDER BY id;
+SELECT sbx.get('records/Leads/4150868000000224033') -> 'record' ->> 'City' AS crm_city;
+ALTER SYSTEM RESET massupdate.retry_base;
+SELECT pg_reload_conf();
+
+-- a failed older value is superseded by a newer one that is sent
+SELECT sbx.patch('records/Leads/4150868000000224034', '{"locked": true}') ->> 'ok' AS locked;
+SELECT zcrm_enqueue('Leads', 4150868000000224034, '{"City": "while locked"}');
+SELECT sbx.wait('t60.drained()') AS drained;
+SELECT value, state, code FROM zcrm_outbox WHERE record_id = 4150868000000224034;
+SELECT sbx.patch('records/Leads/4150868000000224034', '{"locked": false}') ->> 'ok' AS unlocked;
+SELECT zcrm_enqueue('Leads', 4150868000000224034, '{"City": "unlocked"}');
+SELECT sbx.wait('t60.drained()') AS drained;
+SELECT value, state, code FROM zcrm_outbox WHERE record_id = 4150868000000224034 ORDER BY id;
+-- and retrying the superseded row does nothing
+SELECT zcrm_outbox_retry(ARRAY(SELECT id FROM zcrm_outbox
+								WHERE record_id = 4150868000000224034)) AS requeued;
+
+-- clean up
+SELECT sbx.post('reset') ->> 'ok' AS reset;
+DELETE FROM zcrm_outbox;
+DROP SCHEMA t60 CASCADE;
+DROP SERVER zoho CASCADE;
+ALTER SYSTEM RESET massupdate.naptime;
+SELECT pg_reload_conf();
