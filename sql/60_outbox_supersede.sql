@@ -24,10 +24,10 @@ AS $$ SELECT (r ->> 'body')::jsonb
 	   WHERE r ->> 'method' = 'POST' ORDER BY (r ->> 'seq')::int $$;
 CREATE FUNCTION t60.drained() RETURNS boolean LANGUAGE sql
 AS $$ SELECT NOT EXISTS (SELECT 1 FROM zcrm_outbox WHERE state IN ('pending', 'sending')) $$;
--- keeps the worker in a 3 s call until t60.release()
+-- keeps the worker in a 5 s call until t60.release()
 CREATE FUNCTION t60.hold_worker(record bigint) RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
-	PERFORM sbx.post('faults', '{"latency_ms": 3000}');
+	PERFORM sbx.post('faults', '{"latency_ms": 5000}');
 	PERFORM zcrm_enqueue('Leads', record, '{"Industry": "ERP"}');
 	RETURN true;
 END

@@ -36,8 +36,11 @@ SELECT record_id, state, attempts, code, message, details, sent_at IS NOT NULL A
 SELECT * FROM t65.stats();
 
 -- zcrm_outbox_retry requeues it (attempts reset); still in blueprint, it fails again
+BEGIN;
 SELECT zcrm_outbox_retry(ARRAY(SELECT id FROM zcrm_outbox WHERE state = 'failed')) AS requeued;
-SELECT state, attempts FROM zcrm_outbox WHERE record_id = 4150868000000224006;
+SELECT state, attempts, next_attempt_at <= now() AS due FROM zcrm_outbox
+ WHERE record_id = 4150868000000224006;
+COMMIT;
 SELECT sbx.wait('t65.drained()') AS drained;
 SELECT state, attempts, code FROM zcrm_outbox WHERE record_id = 4150868000000224006;
 -- out of blueprint, a retry of all the caller's failed rows delivers it

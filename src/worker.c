@@ -580,10 +580,10 @@ poll_jobs(void)
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	pgstat_report_activity(STATE_RUNNING, "massupdate: polling jobs");
+	/* everything kept past the commit below lives in the round's context */
 	old = MemoryContextSwitchTo(round_cxt);
 	calls = palloc0(sizeof(ZcrmCall) * njobs);
 	call_job = palloc0(sizeof(int) * njobs);
-	MemoryContextSwitchTo(old);
 	for (i = 0; i < njobs; i++)
 	{
 		DueJob	   *job = &jobs[i];
@@ -603,7 +603,6 @@ poll_jobs(void)
 			job->next_ms = Max(zcrm_job_poll_max_interval_ms, JOB_POLL_MIN_INTERVAL_MS);
 			continue;
 		}
-		old = MemoryContextSwitchTo(round_cxt);
 		calls[ncalls].server = job->srv;
 		calls[ncalls].roleid = job->owner;
 		calls[ncalls].method = "GET";
@@ -612,17 +611,16 @@ poll_jobs(void)
 		calls[ncalls].body = NULL;
 		calls[ncalls].retry_unsafe = false;
 		calls[ncalls].max_retries = 0;
-		MemoryContextSwitchTo(old);
 		call_job[ncalls++] = i;
 	}
 	if (ncalls > 0)
 	{
-		old = MemoryContextSwitchTo(round_cxt);
+		InvalidateCatalogSnapshot();
 		zcrm_client_run(calls, ncalls, zcrm_max_concurrency, ZCRM_NO_RAISE);
 		for (i = 0; i < ncalls; i++)
 			job_read_answer(&jobs[call_job[i]], &calls[i]);
-		MemoryContextSwitchTo(old);
 	}
+	MemoryContextSwitchTo(old);
 	CommitTransactionCommand();
 
 	/* store what we learnt */

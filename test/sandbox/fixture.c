@@ -69,10 +69,45 @@ field_type(const char *dt)
 	return FT_OTHER;
 }
 
+/* A key of the field's metadata without building it: own keys, then the template's. */
+static json_t *
+field_key(const Field *f, const char *key)
+{
+	json_t	   *v = json_object_get(f->compact, key);
+	json_t	   *k;
+	size_t		i;
+
+	if (v != NULL)
+		return v;
+	json_array_foreach(json_object_get(f->compact, "__absent"), i, k)
+	{
+		if (json_is_string(k) && strcmp(json_string_value(k), key) == 0)
+			return NULL;
+	}
+	return json_object_get(f->tmpl, key);
+}
+
+json_t *
+field_meta(const Field *f)
+{
+	json_t	   *meta = f->tmpl ? json_deep_copy(f->tmpl) : json_object();
+	json_t	   *k;
+	size_t		i;
+
+	json_object_update(meta, f->compact);
+	json_array_foreach(json_object_get(f->compact, "__absent"), i, k)
+	{
+		if (json_is_string(k))
+			json_object_del(meta, json_string_value(k));
+	}
+	json_object_del(meta, "__absent");
+	return meta;
+}
+
 static void
 load_picklist(Field *f)
 {
-	json_t	   *values = json_object_get(f->meta, "pick_list_values");
+	json_t	   *values = field_key(f, "pick_list_values");
 	json_t	   *pv;
 	size_t		i;
 
@@ -94,32 +129,21 @@ static bool
 load_field(LoadCtx *cx, json_t *templates, json_t *compact, Field *f)
 {
 	const char *dt = get_str(compact, "data_type");
-	json_t	   *tmpl = dt ? json_object_get(templates, dt) : NULL;
 	json_t	   *len;
+	json_t	   *v;
 
 	if (get_str(compact, "api_name") == NULL || dt == NULL)
 		return fail(cx, "field without api_name or data_type", NULL);
-	f->meta = tmpl ? json_deep_copy(tmpl) : json_object();
-	json_object_update(f->meta, compact);
-	/* keys of the template this field does not have */
-	{
-		json_t	   *absent = json_object_get(compact, "__absent");
-		json_t	   *k;
-		size_t		i;
-
-		json_array_foreach(absent, i, k)
-		{
-			if (json_is_string(k))
-				json_object_del(f->meta, json_string_value(k));
-		}
-		json_object_del(f->meta, "__absent");
-	}
-	f->api_name = get_str(f->meta, "api_name");
-	f->data_type = get_str(f->meta, "data_type");
-	f->type = field_type(f->data_type);
-	f->mass_update = get_bool(f->meta, "mass_update", false);
-	f->blueprint = get_bool(f->meta, "blueprint_supported", false);
-	len = json_object_get(f->meta, "length");
+	f->compact = compact;
+	f->tmpl = json_object_get(templates, dt);
+	f->api_name = get_str(compact, "api_name");
+	f->data_type = dt;
+	f->type = field_type(dt);
+	v = field_key(f, "mass_update");
+	f->mass_update = json_is_true(v);
+	v = field_key(f, "blueprint_supported");
+	f->blueprint = json_is_true(v);
+	len = field_key(f, "length");
 	f->length = json_is_integer(len) ? (int) json_integer_value(len) : 0;
 	load_picklist(f);
 	return true;
@@ -392,10 +416,7 @@ org_free(Org *org)
 	for (int i = 0; i < org->nmodules; i++)
 	{
 		for (int j = 0; j < org->modules[i].nfields; j++)
-		{
-			json_decref(org->modules[i].fields[j].meta);
 			free(org->modules[i].fields[j].picklist);
-		}
 		free(org->modules[i].fields);
 	}
 	free(org->modules);

@@ -72,7 +72,7 @@ settings_fields(CrmRequest *req, Response *out)
 		return;
 	fields = json_array();
 	for (int i = 0; i < m->nfields; i++)
-		json_array_append(fields, m->fields[i].meta);
+		json_array_append_new(fields, field_meta(&m->fields[i]));
 	resp_json(out, 200, json_pack("{s:o}", "fields", fields));
 }
 

@@ -40,7 +40,8 @@ typedef struct Field
 	int			length;			/* maximum characters; 0 = unchecked */
 	const char **picklist;		/* actual_value and display_value of each */
 	int			npicklist;
-	json_t	   *meta;			/* full metadata, for GET settings/fields */
+	json_t	   *compact;		/* the fixture's keys for this field */
+	json_t	   *tmpl;			/* its data_type's template, or NULL */
 } Field;
 
 typedef struct Module
@@ -126,6 +127,9 @@ extern Org *org_load(const char *path, char *err, size_t errlen);
 extern void org_free(Org *org);
 
 /* Lookups (case-insensitive module names, as Zoho's URLs are). */
+/* A new reference to the field's full metadata object (template + own keys). */
+extern json_t *field_meta(const Field *f);
+
 extern Module *org_module(const char *name);
 extern int	module_field_index(const Module *m, const char *api_name);
 extern View *org_view(uint64_t id);

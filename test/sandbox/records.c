@@ -49,7 +49,7 @@ typedef struct Gen
 				hi;
 	int			decimals;
 	double		rate;
-	char	   *last;			/* this record's text value, for {Field} */
+	StrBuf		last;			/* this record's text value, for {Field} */
 } Gen;
 
 typedef struct RecordSet
@@ -61,6 +61,7 @@ typedef struct RecordSet
 				created_hi;
 	Gen		   *gens;
 	int			ngens;
+	StrBuf		scratch;		/* format expansion */
 } RecordSet;
 
 static uint32_t
@@ -215,9 +216,10 @@ free_gens(RecordSet *rs)
 	{
 		free(rs->gens[i].vids);
 		free(rs->gens[i].raw);
-		free(rs->gens[i].last);
+		sb_free(&rs->gens[i].last);
 	}
 	free(rs->gens);
+	sb_free(&rs->scratch);
 }
 
 static bool
@@ -240,7 +242,8 @@ compile_set(RecordSet *rs, json_t *spec, uint64_t seed)
 	rs->created_hi = json_time_at(created, 1, true);
 	if (rs->created_lo == 0)
 		rs->created_lo = rs->created_hi = 1704067200;	/* 2024-01-01 */
-	rs->gens = xcalloc(json_object_size(values), sizeof(Gen));
+	rs->gens = xcalloc(json_object_size(values) + 1, sizeof(Gen));
+	sb_init(&rs->scratch, 256);
 	json_object_foreach(values, field, gspec)
 	{
 		Gen		   *g = &rs->gens[rs->ngens];
@@ -275,7 +278,7 @@ find_last(RecordSet *rs, const char *name, size_t len)
 		const char *api = rs->m->fields[rs->gens[i].field].api_name;
 
 		if (strlen(api) == len && strncmp(api, name, len) == 0)
-			return rs->gens[i].last ? rs->gens[i].last : "";
+			return rs->gens[i].last.data ? rs->gens[i].last.data : "";
 	}
 	return "";
 }
@@ -329,8 +332,12 @@ expand_format(StrBuf *out, RecordSet *rs, const char *fmt, long n, uint64_t id)
 static void
 set_last(Gen *g, const char *s)
 {
-	free(g->last);
-	g->last = s ? xstrdup(s) : NULL;
+	if (g->last.data == NULL)
+		sb_init(&g->last, 64);
+	g->last.len = 0;
+	g->last.data[0] = '\0';
+	if (s)
+		sb_puts(&g->last, s);
 }
 
 static uint32_t
@@ -376,13 +383,12 @@ gen_value(RecordSet *rs, Gen *g, long n, uint64_t id, StrBuf *tmp)
 			return gen_multi(g, h);
 		case G_FORMAT:
 			{
-				StrBuf		text;
+				StrBuf	   *text = &rs->scratch;
 
-				sb_init(&text, 64);
-				expand_format(&text, rs, g->fmt, n, id);
-				sb_json_string(tmp, text.data, text.len);
-				set_last(g, text.data);
-				sb_free(&text);
+				text->len = 0;
+				expand_format(text, rs, g->fmt, n, id);
+				sb_json_string(tmp, text->data, text->len);
+				set_last(g, text->data);
 				break;
 			}
 		case G_INT:
@@ -425,6 +431,7 @@ expand_set(RecordSet *rs, uint64_t seed)
 	StrBuf		tmp;
 
 	sb_init(&tmp, 256);
+	store_reserve(rs->m->index, (size_t) rs->count);
 	for (long n = 1; n <= rs->count; n++)
 	{
 		uint64_t	id = rs->first_id + (uint64_t) (n - 1);
@@ -453,7 +460,7 @@ expand_set(RecordSet *rs, uint64_t seed)
 			}
 		}
 		r = store_insert(rs->m->index, id, &existed);
-		record_set_all(r, vals, nv);
+		record_set_all(rs->m->index, r, vals, nv);
 		r->created = (uint32_t) (rs->created_lo +
 								 (time_t) (h % (uint64_t) (rs->created_hi - rs->created_lo + 1)));
 		r->modified = r->created + (uint32_t) ((h >> 20) % (86400 * 30));
@@ -461,7 +468,7 @@ expand_set(RecordSet *rs, uint64_t seed)
 			r->modified = (uint32_t) rs->created_hi;
 		r->created_by = (uint8_t) created_by;
 		r->modified_by = (uint8_t) created_by;
-		r->flags = 0;
+		r->flags &= REC_VALS_MALLOCED;
 	}
 	sb_free(&tmp);
 	free(vals);
@@ -549,6 +556,7 @@ records_create(const Module *m, uint64_t first_id, long count, json_t *values,
 	}
 	vals = xcalloc(json_object_size(values) + 1, sizeof(FieldVal));
 	store_wrlock();
+	store_reserve(m->index, (size_t) count);
 	json_object_foreach(values, key, v)
 	{
 		if (json_is_null(v))
@@ -562,10 +570,10 @@ records_create(const Module *m, uint64_t first_id, long count, json_t *values,
 		bool		existed;
 		Record	   *r = store_insert(m->index, first_id + (uint64_t) n, &existed);
 
-		record_set_all(r, vals, nv);
+		record_set_all(m->index, r, vals, nv);
 		r->created = r->modified = (uint32_t) now;
 		r->created_by = r->modified_by = 0;
-		r->flags = 0;
+		r->flags &= REC_VALS_MALLOCED;
 	}
 	store_unlock();
 	free(vals);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "store.h"
 #include "util.h"
 
@@ -16,10 +17,12 @@ typedef struct ModuleStore
 	size_t		caprecs;
 	uint32_t   *slots;			/* record index + 1; 0 = empty */
 	size_t		nslots;			/* power of two */
+	Arena		vals;			/* value arrays of bulk-loaded records */
 } ModuleStore;
 
 typedef struct InternTable
 {
+	Arena		arena;			/* the texts */
 	char	  **texts;			/* [0] unused: value 0 means "no value" */
 	uint32_t   *lens;
 	size_t		n;
@@ -66,8 +69,7 @@ intern_init(void)
 static void
 intern_free(void)
 {
-	for (size_t i = 1; i < interns.n; i++)
-		free(interns.texts[i]);
+	arena_free(&interns.arena);
 	free(interns.texts);
 	free(interns.lens);
 	free(interns.slots);
@@ -86,9 +88,11 @@ static void
 module_store_free(ModuleStore *ms)
 {
 	for (size_t i = 0; i < ms->nrecs; i++)
-		free(ms->recs[i].vals);
+		if (ms->recs[i].flags & REC_VALS_MALLOCED)
+			free(ms->recs[i].vals);
 	free(ms->recs);
 	free(ms->slots);
+	arena_free(&ms->vals);
 	memset(ms, 0, sizeof(*ms));
 }
 
@@ -163,7 +167,9 @@ intern_value(const char *text, size_t len)
 		interns.lens = xrealloc(interns.lens, interns.cap * sizeof(uint32_t));
 	}
 	v = (uint32_t) interns.n++;
-	interns.texts[v] = xstrndup(text, len);
+	interns.texts[v] = arena_alloc(&interns.arena, len + 1);
+	memcpy(interns.texts[v], text, len);
+	interns.texts[v][len] = '\0';
 	interns.lens[v] = (uint32_t) len;
 	interns.slots[i] = v;
 	return v;
@@ -193,15 +199,37 @@ slot_of(const ModuleStore *ms, uint64_t id)
 }
 
 static void
-slots_grow(ModuleStore *ms)
+slots_resize(ModuleStore *ms, size_t nslots)
 {
-	size_t		nslots = ms->nslots ? ms->nslots * 2 : 1024;
-
 	free(ms->slots);
 	ms->slots = xcalloc(nslots, sizeof(uint32_t));
 	ms->nslots = nslots;
 	for (size_t r = 0; r < ms->nrecs; r++)
 		ms->slots[slot_of(ms, ms->recs[r].id)] = (uint32_t) (r + 1);
+}
+
+static void
+slots_grow(ModuleStore *ms)
+{
+	slots_resize(ms, ms->nslots ? ms->nslots * 2 : 1024);
+}
+
+void
+store_reserve(int module, size_t n)
+{
+	ModuleStore *ms = &stores[module];
+	size_t		want = ms->nrecs + n;
+	size_t		nslots = ms->nslots ? ms->nslots : 1024;
+
+	if (want > ms->caprecs)
+	{
+		ms->caprecs = want;
+		ms->recs = xrealloc(ms->recs, ms->caprecs * sizeof(Record));
+	}
+	while (want * 2 > nslots)
+		nslots *= 2;
+	if (nslots != ms->nslots)
+		slots_resize(ms, nslots);
 }
 
 Record *
@@ -258,6 +286,24 @@ record_get(const Record *r, int field)
 	return 0;
 }
 
+/* Makes r->vals a malloc'd array of room for n values. */
+static void
+own_vals(Record *r, int n)
+{
+	FieldVal   *vals;
+
+	if (r->flags & REC_VALS_MALLOCED)
+	{
+		r->vals = xrealloc(r->vals, (size_t) (n ? n : 1) * sizeof(FieldVal));
+		return;
+	}
+	vals = xmalloc((size_t) (n ? n : 1) * sizeof(FieldVal));
+	if (r->nvals > 0)
+		memcpy(vals, r->vals, (size_t) r->nvals * sizeof(FieldVal));
+	r->vals = vals;
+	r->flags |= REC_VALS_MALLOCED;
+}
+
 void
 record_set(Record *r, int field, uint32_t value)
 {
@@ -265,6 +311,8 @@ record_set(Record *r, int field, uint32_t value)
 	{
 		if (r->vals[i].field != field)
 			continue;
+		if (!(r->flags & REC_VALS_MALLOCED))
+			own_vals(r, r->nvals);
 		if (value != 0)
 			r->vals[i].value = value;
 		else
@@ -273,21 +321,23 @@ record_set(Record *r, int field, uint32_t value)
 	}
 	if (value == 0)
 		return;
-	r->vals = xrealloc(r->vals, (size_t) (r->nvals + 1) * sizeof(FieldVal));
+	own_vals(r, r->nvals + 1);
 	r->vals[r->nvals].field = (uint16_t) field;
 	r->vals[r->nvals].value = value;
 	r->nvals++;
 }
 
 void
-record_set_all(Record *r, const FieldVal *vals, int n)
+record_set_all(int module, Record *r, const FieldVal *vals, int n)
 {
-	free(r->vals);
+	if (r->flags & REC_VALS_MALLOCED)
+		free(r->vals);
+	r->flags &= (uint8_t) ~REC_VALS_MALLOCED;
 	r->vals = NULL;
 	r->nvals = 0;
 	if (n == 0)
 		return;
-	r->vals = xmalloc((size_t) n * sizeof(FieldVal));
+	r->vals = arena_alloc(&stores[module].vals, (size_t) n * sizeof(FieldVal));
 	memcpy(r->vals, vals, (size_t) n * sizeof(FieldVal));
 	r->nvals = (uint16_t) n;
 }

@@ -18,6 +18,8 @@
 #define REC_BLUEPRINT		0x01	/* in a blueprint */
 #define REC_LOCKED			0x02	/* record locking */
 #define REC_NOT_APPROVED	0x04	/* waiting for approval */
+#define REC_VALS_MALLOCED	0x80	/* vals is malloc'd (else in the module's arena) */
+#define REC_FLAGS_PUBLIC	0x07
 
 typedef struct FieldVal
 {
@@ -46,6 +48,8 @@ extern void store_rdlock(void);
 extern void store_wrlock(void);
 extern void store_unlock(void);
 
+/* Makes room for n more records (bulk loads). */
+extern void store_reserve(int module, size_t n);
 extern Record *store_find(int module, uint64_t id);
 /* Finds or adds the record; *existed tells which.  Pointers stay valid only until the next insert. */
 extern Record *store_insert(int module, uint64_t id, bool *existed);
@@ -59,6 +63,7 @@ extern const char *intern_text(uint32_t value, size_t *len);
 extern uint32_t record_get(const Record *r, int field);
 /* value 0 removes the field's value. */
 extern void record_set(Record *r, int field, uint32_t value);
-extern void record_set_all(Record *r, const FieldVal *vals, int n);
+/* Sets every value at once (bulk loads: the array goes to the module's arena). */
+extern void record_set_all(int module, Record *r, const FieldVal *vals, int n);
 
 #endif
