@@ -145,6 +145,36 @@ SET ROLE zcrm_opt_b;
 SELECT t05.try($$SELECT * FROM zcrm_mass_update('Leads', ARRAY[4150868000000224001]::bigint[], '{"City":"X"}', server => 'zsbx')$$);
 RESET ROLE;
 
+-- Secrets stay out of the server log even when PostgreSQL itself refuses a
+-- CREATE/ALTER USER MAPPING (its STATEMENT and CONTEXT lines used to carry
+-- the secrets), and with log_statement = 'ddl' (the logged statement is cut
+-- before its OPTIONS).  The log is the cluster's pg.log, read from where it
+-- stood before.
+SELECT current_setting('massupdate_test.tmpdir') || '/pg.log' AS pglog \gset
+SELECT size AS log_before FROM pg_stat_file(:'pglog') \gset
+\set VERBOSITY terse
+CREATE USER MAPPING FOR zcrm_opt_a SERVER zsbx
+	OPTIONS (client_id '1000.SANDBOX', client_secret 'never-log-this-1', refresh_token 'never-log-this-2');
+CREATE USER MAPPING FOR zcrm_no_such_role SERVER zsbx
+	OPTIONS (client_id '1000.SANDBOX', client_secret 'never-log-this-3', refresh_token 'never-log-this-4');
+ALTER USER MAPPING FOR zcrm_opt_a SERVER zsbx OPTIONS (ADD access_token 'never-log-this-5');
+DO $$
+BEGIN
+	EXECUTE 'CREATE USER MAPPING FOR zcrm_opt_a SERVER zsbx OPTIONS (client_id ''x'', client_secret ''never-log-this-6'', refresh_token ''y'')';
+END
+$$;
+\set VERBOSITY default
+SET log_statement = 'ddl';
+CREATE USER MAPPING FOR zcrm_opt_c SERVER zsbx
+	OPTIONS (client_id '1000.SANDBOX', client_secret 'never-log-this-7', refresh_token 'never-log-this-8');
+RESET log_statement;
+DROP USER MAPPING FOR zcrm_opt_c SERVER zsbx;
+SELECT size AS log_after FROM pg_stat_file(:'pglog') \gset
+SELECT (SELECT count(*) FROM regexp_matches(t, 'never-log-this', 'g')) AS secrets_in_log,
+	   (SELECT count(*) FROM regexp_matches(t, 'ERROR:  (user mapping for|role|option)', 'g')) AS errors_logged,
+	   (SELECT count(*) FROM regexp_matches(t, 'statement: CREATE USER MAPPING FOR zcrm_opt_c SERVER zsbx\s+\[the rest is hidden by massupdate', 'g')) AS ddl_logged_cut
+  FROM pg_read_file(:'pglog', :log_before, :log_after - :log_before) AS t;
+
 DROP SERVER zopt;
 DROP SERVER zsbx CASCADE;
 DROP SCHEMA t05 CASCADE;

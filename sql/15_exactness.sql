@@ -71,6 +71,10 @@ SELECT * FROM zcrm_mass_update('Leads', ARRAY['']::text[], '{"City": "x"}');
 SELECT * FROM zcrm_mass_update('Leads', ARRAY[' 1']::text[], '{"City": "x"}');
 SELECT * FROM zcrm_mass_update('Leads', ARRAY['9223372036854775808']::text[], '{"City": "x"}');
 SELECT * FROM zcrm_mass_update('Leads', ARRAY['1', NULL]::text[], '{"City": "x"}');
+-- a huge bad argument is echoed cut short, not whole (it used to fill the
+-- message and the log)
+SELECT * FROM zcrm_mass_update('Leads', ARRAY[repeat('7', 100000)]::text[], '{"City": "x"}');
+SELECT * FROM zcrm_mass_update(repeat('Ação', 50000), ARRAY[1], '{"City": "x"}');
 SELECT * FROM zcrm_mass_update('Leads', ARRAY[4150868000000224001, NULL], '{"City": "x"}');
 SELECT * FROM zcrm_mass_update('Leads', ARRAY[-4150868000000224001], '{"City": "x"}');
 SELECT * FROM zcrm_mass_update('Leads', NULL::bigint[], '{"City": "x"}');

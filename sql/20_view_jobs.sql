@@ -139,6 +139,9 @@ SELECT clock_timestamp() AS t0 \gset
 SELECT try(format('SELECT zcrm_job_wait(%s, %L)', :jobt, '300 ms'));
 SELECT clock_timestamp() - :'t0' < interval '2 s' AS quick;
 SELECT zcrm_job_wait(:jobt, '-1 s');
+-- an enormous timeout is no timeout (it used to overflow into "negative")
+SELECT status FROM zcrm_job_wait(:job8, '100000000 years');
+SELECT status FROM zcrm_job_wait(:job8, '178000000 years');
 
 -- writes to zcrm_jobs go through the functions only
 CREATE ROLE mu_jobs_reader;

@@ -54,6 +54,11 @@ SELECT sbx.post('reset') ->> 'ok' AS reset;
 SELECT sbx.post('faults', '{"error_rate": 1, "error_status": 500}') ->> 'ok' AS faults;
 ALTER SERVER zoho OPTIONS (ADD max_retries '1');
 SELECT * FROM zcrm_mass_update('Leads', ARRAY[4150868000000224001], '{"City": "x"}');
+-- a view job's POST answered 5xx is not sent again: the hint says so and
+-- what to check (it used to speak of retries that never happened)
+SELECT sbx.get('stats') ->> 'mass_update_calls' AS calls_before \gset
+SELECT zcrm_mass_update_view('Leads', 4150868000000087501, '{"City": "Lugo"}');
+SELECT (sbx.get('stats') ->> 'mass_update_calls')::int - :calls_before AS view_posts_sent;
 -- 429 after retries is 53400
 SELECT sbx.post('faults', '{"error_rate": 1, "error_status": 429}') ->> 'ok' AS faults;
 SELECT * FROM zcrm_mass_update('Leads', ARRAY[4150868000000224001], '{"City": "x"}');

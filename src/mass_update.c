@@ -27,6 +27,7 @@
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 
 #include "client.h"
 #include "codec.h"
@@ -36,6 +37,9 @@
 PG_FUNCTION_INFO_V1(zcrm_mass_update);
 
 #define MU_NCOLS 6
+
+/* Calls per wave, per call the server lets be in flight at once. */
+#define MU_WAVE_PER_CONCURRENCY 4
 
 /*
  * The ids of the array, checked (22023 before any request) and
@@ -102,7 +106,7 @@ collect_ids(ArrayType *arr, int *nids)
 			if (!zc_parse_id(s, &id))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("invalid record id \"%s\"", s),
+						 errmsg("invalid record id \"%s\"", zcrm_arg_for_message(s)),
 						 errdetail("Zoho record ids are positive 64-bit integers written in digits."),
 						 errhidestmt(true)));
 			pfree(s);
@@ -267,11 +271,14 @@ zcrm_mass_update(PG_FUNCTION_ARGS)
 	int			ngroups;
 	int			nchunks;
 	int			ncalls;
-	ZcrmCall   *calls;
+	int			wave;
+	int			first;
 	Datum	   *names;
 	char	   *what;
-	int			g,
-				c;
+	MemoryContext outer;
+	MemoryContext wavecxt;
+	MemoryContext rowcxt;
+	int			g;
 
 	InitMaterializedSRF(fcinfo, 0);
 
@@ -302,23 +309,48 @@ zcrm_mass_update(PG_FUNCTION_ARGS)
 	ngroups = (nfields + per_call - 1) / per_call;
 	nchunks = (nids + ZOHO_MAX_IDS_PER_CALL - 1) / ZOHO_MAX_IDS_PER_CALL;
 	ncalls = ngroups * nchunks;
-	calls = palloc0(sizeof(ZcrmCall) * ncalls);
 	names = palloc(sizeof(Datum) * ngroups);
-
 	for (g = 0; g < ngroups; g++)
 	{
 		int			f0 = g * per_call;
-		int			nf = Min(per_call, nfields - f0);
 
-		names[g] = PointerGetDatum(field_names_array(fields + f0, nf));
-		for (c = 0; c < nchunks; c++)
+		names[g] = PointerGetDatum(field_names_array(fields + f0,
+													 Min(per_call, nfields - f0)));
+	}
+	what = psprintf("mass update of %s", module);
+
+	/*
+	 * The calls go in waves, in call order, so that the bodies, answers and
+	 * row-building garbage held at once stay bounded by the wave, not by the
+	 * number of ids: 100,000 ids are 200 calls.  A wave keeps several times
+	 * max_concurrency calls, so the transport stays busy.
+	 */
+	wave = Max(srv->max_concurrency * MU_WAVE_PER_CONCURRENCY, 1);
+	wavecxt = AllocSetContextCreate(CurrentMemoryContext, "zcrm_mass_update wave",
+									ALLOCSET_DEFAULT_SIZES);
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "zcrm_mass_update rows",
+								   ALLOCSET_DEFAULT_SIZES);
+	outer = CurrentMemoryContext;
+	for (first = 0; first < ncalls; first += wave)
+	{
+		int			n = Min(wave, ncalls - first);
+		ZcrmCall   *calls;
+		int			k;
+
+		MemoryContextReset(wavecxt);
+		MemoryContextSwitchTo(wavecxt);
+		calls = palloc0(sizeof(ZcrmCall) * n);
+		for (k = 0; k < n; k++)
 		{
-			ZcrmCall   *call = &calls[g * nchunks + c];
-			int			i0 = c * ZOHO_MAX_IDS_PER_CALL;
-			int			ni = Min(ZOHO_MAX_IDS_PER_CALL, nids - i0);
+			ZcrmCall   *call = &calls[k];
+			int			ci = first + k;
+			int			f0 = (ci / nchunks) * per_call;
+			int			i0 = (ci % nchunks) * ZOHO_MAX_IDS_PER_CALL;
 			char	   *body;
 
-			body = zc_build_ids_body(fields + f0, nf, ids + i0, ni, over_write);
+			body = zc_build_ids_body(fields + f0, Min(per_call, nfields - f0),
+									 ids + i0, Min(ZOHO_MAX_IDS_PER_CALL, nids - i0),
+									 over_write);
 			if (body == NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_OUT_OF_MEMORY),
@@ -333,27 +365,31 @@ zcrm_mass_update(PG_FUNCTION_ARGS)
 			call->retry_unsafe = false;
 			call->max_retries = -1;
 		}
-	}
 
-	zcrm_client_run(calls, ncalls, srv->max_concurrency, 0);
+		zcrm_client_run(calls, n, srv->max_concurrency, 0);
 
-	what = psprintf("mass update of %s", module);
-	for (g = 0; g < ngroups; g++)
-	{
-		for (c = 0; c < nchunks; c++)
+		for (k = 0; k < n; k++)
 		{
-			int			i0 = c * ZOHO_MAX_IDS_PER_CALL;
+			int			ci = first + k;
+			int			gi = ci / nchunks;
+			int			i0 = (ci % nchunks) * ZOHO_MAX_IDS_PER_CALL;
 			int			ni = Min(ZOHO_MAX_IDS_PER_CALL, nids - i0);
 			char	   *context = NULL;
 
+			MemoryContextSwitchTo(rowcxt);
 			if (ncalls > 1)
 				context = psprintf("call %d of %d: field group %d of %d, ids %d to %d of %d",
-								   g * nchunks + c + 1, ncalls, g + 1, ngroups,
+								   ci + 1, ncalls, gi + 1, ngroups,
 								   i0 + 1, i0 + ni, nids);
-			emit_call_rows(rsinfo, &calls[g * nchunks + c], what, context,
-						   ids + i0, ni, names[g]);
+			emit_call_rows(rsinfo, &calls[k], what, context, ids + i0, ni,
+						   names[gi]);
+			MemoryContextSwitchTo(wavecxt);
+			MemoryContextReset(rowcxt);
 		}
+		MemoryContextSwitchTo(outer);
 	}
+	MemoryContextDelete(rowcxt);
+	MemoryContextDelete(wavecxt);
 
 	return (Datum) 0;
 }

@@ -31,7 +31,9 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/elog.h"
 #include "utils/syscache.h"
 
 #include "client.h"
@@ -497,6 +499,101 @@ zcrm_fdw_oid(bool missing_ok)
 				 errhint("Run CREATE EXTENSION massupdate.")));
 	}
 	return fdw->fdwid;
+}
+
+/* ---- keeping secrets out of the server log ---- */
+
+static emit_log_hook_type prev_emit_log_hook = NULL;
+
+/* Option names whose values are secrets (the ZOPT_SECRET rows above). */
+static const char *const zcrm_secret_keywords[] = {
+	"client_secret", "refresh_token", "access_token", NULL
+};
+
+/* Case-insensitive strstr, ASCII only. */
+static const char *
+find_ci(const char *haystack, const char *needle)
+{
+	size_t		n = strlen(needle);
+	const char *p;
+
+	for (p = haystack; *p; p++)
+		if (pg_strncasecmp(p, needle, n) == 0)
+			return p;
+	return NULL;
+}
+
+/* Where the first secret option name occurs in s, or NULL. */
+static const char *
+find_secret_keyword(const char *s)
+{
+	const char *first = NULL;
+	int			i;
+
+	if (s == NULL)
+		return NULL;
+	for (i = 0; zcrm_secret_keywords[i]; i++)
+	{
+		const char *p = find_ci(s, zcrm_secret_keywords[i]);
+
+		if (p && (first == NULL || p < first))
+			first = p;
+	}
+	return first;
+}
+
+/*
+ * emit_log_hook: PostgreSQL logs the text of a failing statement (STATEMENT:
+ * and CONTEXT: lines, log_min_error_statement) and, with log_statement or
+ * log_min_duration_statement, every statement.  For CREATE or ALTER USER
+ * MAPPING that text holds the secrets, and the errors that log it come from
+ * PostgreSQL itself (the role does not exist, the mapping exists already,
+ * an option is given twice), not from our validator.  So any log entry
+ * whose statement, context or message names a secret option loses that
+ * part: the STATEMENT and CONTEXT lines are dropped, and a logged
+ * statement is cut before its OPTIONS clause.  The client still gets the
+ * whole error.
+ */
+static void
+zcrm_hide_secrets_hook(ErrorData *edata)
+{
+	const char *p;
+
+	if (edata->output_to_server)
+	{
+		if (!edata->hide_stmt && find_secret_keyword(debug_query_string))
+			edata->hide_stmt = true;
+		if (!edata->hide_ctx && find_secret_keyword(edata->context))
+			edata->hide_ctx = true;
+		if (edata->internalquery && find_secret_keyword(edata->internalquery))
+			edata->internalquery = NULL;
+		if (edata->elevel == LOG && (p = find_secret_keyword(edata->message)) != NULL)
+		{
+			/* "statement: CREATE USER MAPPING ... OPTIONS (client_secret '...')" */
+			const char *cut = p;
+			const char *q;
+
+			for (q = edata->message; q < p; q++)
+				if (pg_strncasecmp(q, "options", 7) == 0)
+					cut = q;
+			edata->message = psprintf("%.*s[the rest is hidden by massupdate: it may hold user mapping secrets]",
+									  (int) (cut - edata->message), edata->message);
+		}
+	}
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
+}
+
+void
+zcrm_options_init(void)
+{
+	static bool done = false;
+
+	if (done)
+		return;
+	done = true;
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = zcrm_hide_secrets_hook;
 }
 
 static int

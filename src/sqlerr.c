@@ -13,12 +13,25 @@
  */
 #include "postgres.h"
 
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
 #include "codec.h"
 #include "sqlerr.h"
 #include "zoho_limits.h"
+
+char *
+zcrm_arg_for_message(const char *s)
+{
+	int			len = strlen(s);
+	int			cut;
+
+	if (len <= ZCRM_MAX_ARG_IN_MESSAGE)
+		return pstrdup(s);
+	cut = pg_mbcliplen(s, len, ZCRM_MAX_ARG_IN_MESSAGE);
+	return psprintf("%.*s...", cut, s);
+}
 
 char *
 zcrm_check_module(text *module)
@@ -34,7 +47,7 @@ zcrm_check_module(text *module)
 	if (!zc_valid_module(m))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid module name \"%s\"", m),
+				 errmsg("invalid module name \"%s\"", zcrm_arg_for_message(m)),
 				 errdetail("A module is given by its Zoho API name: a letter, then letters, digits and underscores, at most %d characters.",
 						   ZOHO_MAX_MODULE_NAME),
 				 errhint("Use the API name as Zoho spells it, e.g. Leads, Contacts or Deals."),
@@ -138,17 +151,55 @@ zcrm_sqlstate_for_zoho(const char *code, long http_status)
 	return ERRCODE_FDW_ERROR;
 }
 
+/*
+ * A string member of Zoho's details object (compact JSON text), or NULL.
+ * details comes from our own JSON encoder, but is read defensively.
+ */
+static char *
+details_string(const char *details, const char *key)
+{
+	Jsonb	   *jb;
+	JsonbValue	k;
+	JsonbValue *v;
+
+	if (details == NULL || details[0] != '{')
+		return NULL;
+	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(details)));
+	if (!JB_ROOT_IS_OBJECT(jb))
+		return NULL;
+	k.type = jbvString;
+	k.val.string.val = unconstify(char *, key);
+	k.val.string.len = strlen(key);
+	v = findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &k);
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/*
+ * A 5xx that is final: after the retries, or at once for a view-job POST,
+ * which is never sent twice (client.c) and so may have scheduled a job.
+ */
+static const char *
+server_failure_hint(const ZcrmCall *call)
+{
+	if (call->retry_unsafe)
+		return "Zoho CRM failed on its side, and the request was not sent again because a second one could schedule a second job. "
+			"Check the CRM's scheduled mass updates for this custom view before trying again: if a job is running, Zoho answers ALREADY_SCHEDULED.";
+	return "Zoho CRM failed on its side and kept failing through the retries: retry later.";
+}
+
 /* The fix, where it is known; NULL otherwise. */
 static const char *
-hint_for(const char *code, const char *param_name, long http_status,
-		 const ZcrmCall *call)
+hint_for(const char *code, const char *param_name, const char *expected_type,
+		 long http_status, const ZcrmCall *call)
 {
 	bool		view = call->body != NULL && call->retry_unsafe;
 
 	if (http_status == 429 || strcmp(code, "TOO_MANY_REQUESTS") == 0)
 		return "Zoho CRM's API credit or concurrency limit was reached: retry later, or lower the server's max_concurrency option.";
 	if (http_status >= 500)
-		return "Zoho CRM failed on its side and kept failing through the retries: retry later.";
+		return server_failure_hint(call);
 	if (strcmp(code, "INVALID_TOKEN") == 0 ||
 		strcmp(code, "AUTHENTICATION_FAILURE") == 0)
 		return "Check the user mapping's credentials, and that the server's dc (or accounts_url and api_domain) is the data centre of the Zoho account.";
@@ -170,6 +221,10 @@ hint_for(const char *code, const char *param_name, long http_status,
 		return "Use the module's API name as Zoho spells it, e.g. Leads, Contacts or Deals.";
 	if (strcmp(code, "NOT_SUPPORTED") == 0)
 		return "This module cannot be mass updated through Zoho's API.";
+	if (strcmp(code, "INVALID_DATA") == 0 && expected_type != NULL)
+		return psprintf("%s%s takes a value of Zoho type %s: zcrm_value() gives Zoho's format for a SQL value (dates \"YYYY-MM-DD\", date-times \"YYYY-MM-DDTHH:MM:SS+00:00\", exact numbers, arrays for multi-select picklists).",
+						param_name ? "Field " : "The field",
+						param_name ? param_name : "", expected_type);
 	if (strcmp(code, "INVALID_DATA") == 0 && param_name != NULL)
 	{
 		if (strcmp(param_name, "cvid") == 0)
@@ -193,7 +248,10 @@ zcrm_raise_zoho(const ZcrmCall *call, const char *what, const char *context,
 	long		status = call->http_status;
 
 	zc_error_free(err);
-	hint = hint_for(code, param, status, call);
+	hint = hint_for(code, param,
+					strcmp(code, "INVALID_DATA") == 0 ?
+					details_string(details, "expected_data_type") : NULL,
+					status, call);
 
 	ereport(ERROR,
 			(errcode(zcrm_sqlstate_for_zoho(code, status)),
@@ -271,7 +329,7 @@ zcrm_raise_call(const ZcrmCall *call, const char *what, const char *context)
 			 call->http_status == 429 ?
 			 errhint("Zoho CRM's API credit or concurrency limit was reached: retry later, or lower the server's max_concurrency option.") :
 			 call->http_status >= 500 ?
-			 errhint("Zoho CRM failed on its side and kept failing through the retries: retry later.") : 0,
+			 errhint("%s", server_failure_hint(call)) : 0,
 			 context ? errcontext("%s", context) : 0,
 			 errhidestmt(true)));
 	pg_unreachable();

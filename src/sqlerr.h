@@ -20,6 +20,15 @@
 #include "client.h"
 #include "codec.h"
 
+/* Longest part of a user's argument echoed in an error message. */
+#define ZCRM_MAX_ARG_IN_MESSAGE 64
+
+/*
+ * s for an error message: at most ZCRM_MAX_ARG_IN_MESSAGE bytes (whole
+ * characters), then "..." if it was longer.  Palloc'd.
+ */
+extern char *zcrm_arg_for_message(const char *s);
+
 /*
  * Module API name check: NULL, empty or anything but a letter followed by
  * letters, digits and underscores is 22023.  Returns a palloc'd copy.

@@ -185,6 +185,9 @@ zcrm_token_cache_init(void)
 	}
 	CacheRegisterSyscacheCallback(FOREIGNSERVEROID, forget_local_slots, (Datum) 0);
 	CacheRegisterSyscacheCallback(USERMAPPINGOID, forget_local_slots, (Datum) 0);
+
+	/* the tokens' source, the mappings' secrets, stays out of the log too */
+	zcrm_options_init();
 }
 
 static TokenCache *

@@ -56,6 +56,8 @@ PG_FUNCTION_INFO_V1(zcrm_job_wait);
 
 /* first pause of zcrm_job_wait; doubles up to massupdate.job_poll_max_interval */
 #define JOB_WAIT_FIRST_PAUSE_MS 250
+/* a zcrm_job_wait timeout above this (100 years) means none */
+#define JOB_WAIT_MAX_TIMEOUT_MS (100 * 365.25 * SECS_PER_DAY * 1000.0)
 
 /* The extension owner's identity, entered for the writes to zcrm_jobs. */
 typedef struct OwnerScope
@@ -548,11 +550,16 @@ zcrm_job_status(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(adopt_job(job_id, srv, module, &st));
 }
 
-/* milliseconds of an interval; months count as 30 days */
-static int64
+/*
+ * Milliseconds of an interval, months counting as 30 days.  Computed in
+ * double: the largest intervals (178,000,000 years) do not fit int64
+ * microseconds.
+ */
+static double
 interval_ms(Interval *iv)
 {
-	return (iv->time + ((int64) iv->month * DAYS_PER_MONTH + iv->day) * USECS_PER_DAY) / 1000;
+	return (double) iv->time / 1000.0 +
+		((double) iv->month * DAYS_PER_MONTH + (double) iv->day) * SECS_PER_DAY * 1000.0;
 }
 
 /*
@@ -587,14 +594,16 @@ zcrm_job_wait(PG_FUNCTION_ARGS)
 	PreventCommandIfReadOnly("zcrm_job_wait()");
 	if (!PG_ARGISNULL(1))
 	{
-		int64		ms = interval_ms(PG_GETARG_INTERVAL_P(1));
+		double		ms = interval_ms(PG_GETARG_INTERVAL_P(1));
 
 		if (ms < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("timeout must not be negative"),
 					 errhidestmt(true)));
-		deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+		/* longer than any job can run is no timeout (and cannot overflow) */
+		if (ms <= JOB_WAIT_MAX_TIMEOUT_MS)
+			deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), (int64) ms);
 	}
 
 	row = read_job(job_id);

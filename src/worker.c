@@ -128,6 +128,14 @@ static bool extension_missing_logged = false;
 /* rows claimed in this round and not yet recorded, for error recovery */
 static bool claimed_unrecorded = false;
 
+/*
+ * Calls the worker keeps in flight: massupdate.max_concurrency, halved
+ * after a round that met a 429 and raised by one after each round without,
+ * so a CRM that admits fewer concurrent calls than configured is not
+ * hammered (Zoho's limits per edition: reference section 5.2).
+ */
+static int	send_concurrency = 0;
+
 void
 zcrm_worker_register(void)
 {
@@ -1166,10 +1174,22 @@ send_calls(ClaimedRow *rows, int nrows, ZcrmPlan *plan)
 
 	if (ncalls > 0)
 	{
+		bool		saw_429 = false;
+
+		if (send_concurrency < 1 || send_concurrency > zcrm_max_concurrency)
+			send_concurrency = zcrm_max_concurrency;
 		InvalidateCatalogSnapshot();
-		zcrm_client_run(calls, ncalls, zcrm_max_concurrency, ZCRM_NO_RAISE);
+		zcrm_client_run(calls, ncalls, send_concurrency, ZCRM_NO_RAISE);
 		for (i = 0; i < ncalls; i++)
+		{
+			if (calls[i].outcome == ZCRM_ANSWERED && calls[i].http_status == 429)
+				saw_429 = true;
 			read_call_answer(&calls[i], &plan->calls[call_plan[i]], rows, out);
+		}
+		if (saw_429)
+			send_concurrency = Max(1, send_concurrency / 2);
+		else if (send_concurrency < zcrm_max_concurrency)
+			send_concurrency++;
 	}
 	MemoryContextSwitchTo(old);
 	CommitTransactionCommand();
@@ -1178,8 +1198,11 @@ send_calls(ClaimedRow *rows, int nrows, ZcrmPlan *plan)
 
 /* Writes every row's outcome in one short transaction. */
 static void
-record_outcomes(ClaimedRow *rows, ZcrmPlanRow *prows, int nrows, RowOutcome *out)
+record_outcomes(ClaimedRow *rows, ZcrmPlanRow *prows, int nrows, RowOutcome *out,
+				ZcrmPlan *plan)
 {
+	int		   *call_attempts;
+	uint32	   *call_rnd;
 	int64	   *ids;
 	const char **states;
 	const char **codes;
@@ -1193,6 +1216,19 @@ record_outcomes(ClaimedRow *rows, ZcrmPlanRow *prows, int nrows, RowOutcome *out
 	Datum		args[6];
 	int			ret;
 	MemoryContext old = MemoryContextSwitchTo(round_cxt);
+
+	/*
+	 * One back-off per call, from its most-tried row: the rows of a call stay
+	 * due together and are sent together again, instead of being scattered
+	 * by per-row jitter into many small calls.
+	 */
+	call_attempts = palloc0(sizeof(int) * (plan->ncalls > 0 ? plan->ncalls : 1));
+	call_rnd = palloc(sizeof(uint32) * (plan->ncalls > 0 ? plan->ncalls : 1));
+	for (i = 0; i < plan->ncalls; i++)
+		call_rnd[i] = (uint32) random();
+	for (i = 0; i < nrows; i++)
+		if (prows[i].call >= 0 && rows[i].attempts > call_attempts[prows[i].call])
+			call_attempts[prows[i].call] = rows[i].attempts;
 
 	ids = palloc(sizeof(int64) * nrows);
 	states = palloc(sizeof(char *) * nrows);
@@ -1217,8 +1253,9 @@ record_outcomes(ClaimedRow *rows, ZcrmPlanRow *prows, int nrows, RowOutcome *out
 			if (rows[i].attempts >= zcrm_max_attempts)
 				states[n] = "failed";
 			else
-				delays[n] = zcrm_backoff_ms(rows[i].attempts, zcrm_retry_base_ms,
-											zcrm_retry_max_ms, (uint32) random());
+				delays[n] = zcrm_backoff_ms(call_attempts[prows[i].call],
+											zcrm_retry_base_ms, zcrm_retry_max_ms,
+											call_rnd[prows[i].call]);
 		}
 		n++;
 	}
@@ -1264,7 +1301,7 @@ drain_outbox(void)
 	if (n == 0)
 		return 0;
 	out = send_calls(rows, n, &plan);
-	record_outcomes(rows, prows, n, out);
+	record_outcomes(rows, prows, n, out, &plan);
 	return n;
 }
 

@@ -120,8 +120,42 @@ post_records(const char *body, size_t len, Response *out)
 	json_decref(obj);
 }
 
+/* Checks a PATCH body before anything changes; false with err set. */
 static bool
-set_values(const Module *m, Record *r, json_t *values, char *err, size_t errlen)
+check_patch(const Module *m, json_t *obj, char *err, size_t errlen)
+{
+	static const char *const flags[] = {"blueprint", "locked", "approved"};
+	json_t	   *values = json_object_get(obj, "values");
+	const char *key;
+	json_t	   *v;
+
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+	{
+		v = json_object_get(obj, flags[i]);
+		if (v != NULL && !json_is_boolean(v))
+		{
+			snprintf(err, errlen, "%s must be true or false", flags[i]);
+			return false;
+		}
+	}
+	if (values != NULL && !json_is_object(values))
+	{
+		snprintf(err, errlen, "values must be an object");
+		return false;
+	}
+	json_object_foreach(values, key, v)
+	{
+		if (module_field_index(m, key) < 0)
+		{
+			snprintf(err, errlen, "unknown field %s in module %s", key, m->api_name);
+			return false;
+		}
+	}
+	return true;
+}
+
+static void
+set_values(const Module *m, Record *r, json_t *values)
 {
 	const char *key;
 	json_t	   *v;
@@ -132,11 +166,6 @@ set_values(const Module *m, Record *r, json_t *values, char *err, size_t errlen)
 		size_t		len;
 		char	   *text;
 
-		if (fi < 0)
-		{
-			snprintf(err, errlen, "unknown field %s in module %s", key, m->api_name);
-			return false;
-		}
 		if (json_is_null(v))
 		{
 			record_set(r, fi, 0);
@@ -146,7 +175,6 @@ set_values(const Module *m, Record *r, json_t *values, char *err, size_t errlen)
 		record_set(r, fi, intern_value(text, len));
 		free(text);
 	}
-	return true;
 }
 
 static void
@@ -189,13 +217,13 @@ one_record(const char *method, const char *rest, const char *body, size_t len, R
 	}
 	if (strcmp(method, "PATCH") == 0 && (obj = body_object(body, len, out)) == NULL)
 		return;
-	values = obj ? json_object_get(obj, "values") : NULL;
-	if (values != NULL && !json_is_object(values))
+	if (obj && !check_patch(m, obj, err, sizeof(err)))
 	{
 		json_decref(obj);
-		resp_control_error(out, 400, "values must be an object");
+		resp_control_error(out, 400, err);
 		return;
 	}
+	values = obj ? json_object_get(obj, "values") : NULL;
 	sb_init(&sb, 1024);
 	store_wrlock();
 	r = store_find(m->index, id);
@@ -205,7 +233,7 @@ one_record(const char *method, const char *rest, const char *body, size_t len, R
 		set_flag(r, obj, "locked", REC_LOCKED, true);
 		set_flag(r, obj, "approved", REC_NOT_APPROVED, false);
 		if (values)
-			set_values(m, r, values, err, sizeof(err));
+			set_values(m, r, values);
 	}
 	if (r && !obj)
 	{
@@ -220,8 +248,6 @@ one_record(const char *method, const char *rest, const char *body, size_t len, R
 	json_decref(obj);
 	if (r == NULL)
 		resp_control_error(out, 404, "no such record");
-	else if (err[0])
-		resp_control_error(out, 400, err);
 	else if (sb.len > 0)
 	{
 		resp_text(out, 200, &sb);
@@ -241,7 +267,12 @@ control_handle(const char *method, const char *path, const Params *query,
 	bool		post = strcmp(method, "POST") == 0;
 
 	if (strcmp(what, "stats") == 0 && get)
-		resp_json(out, 200, stats_to_json());
+	{
+		json_t	   *stats = stats_to_json();
+
+		json_object_set_new(stats, "faults", limits_to_json());
+		resp_json(out, 200, stats);
+	}
 	else if (strcmp(what, "reset") == 0 && post)
 	{
 		sandbox_reset();
@@ -249,8 +280,6 @@ control_handle(const char *method, const char *path, const Params *query,
 	}
 	else if (strcmp(what, "faults") == 0 && post)
 		post_faults(body, body_len, out);
-	else if (strcmp(what, "faults") == 0 && get)
-		resp_json(out, 200, limits_to_json());
 	else if (strcmp(what, "requests") == 0 && get)
 		get_requests(query, out);
 	else if (strcmp(what, "records") == 0 && post)

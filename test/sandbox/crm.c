@@ -31,8 +31,13 @@ split_path(const char *path, Path *p)
 	char	   *save = NULL;
 	char	   *tok;
 
-	snprintf(p->buf, sizeof(p->buf), "%s", path);
 	p->n = 0;
+	if (strlen(path) >= sizeof(p->buf))
+	{
+		p->n = -1;
+		return;
+	}
+	snprintf(p->buf, sizeof(p->buf), "%s", path);
 	for (tok = strtok_r(p->buf, "/", &save); tok; tok = strtok_r(NULL, "/", &save))
 	{
 		if (p->n == MAX_SEGMENTS)

@@ -69,6 +69,20 @@ field_type(const char *dt)
 	return FT_OTHER;
 }
 
+static bool
+never_mass_updatable(const char *data_type)
+{
+	static const char *const types[] = {
+		"email", "lookup", "ownerlookup", "multiselectlookup", "textarea",
+		"layout", "subform"
+	};
+
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (strcmp(types[i], data_type) == 0)
+			return true;
+	return false;
+}
+
 /* A key of the field's metadata without building it: own keys, then the template's. */
 static json_t *
 field_key(const Field *f, const char *key)
@@ -112,16 +126,20 @@ load_picklist(Field *f)
 	size_t		i;
 
 	f->npicklist = 0;
-	f->picklist = xcalloc(json_array_size(values) * 2 + 1, sizeof(char *));
+	f->picklist = xcalloc(json_array_size(values) * 3 + 1, sizeof(char *));
 	json_array_foreach(values, i, pv)
 	{
 		const char *actual = get_str(pv, "actual_value");
 		const char *display = get_str(pv, "display_value");
+		const char *id = get_str(pv, "id");
 
 		if (actual)
 			f->picklist[f->npicklist++] = actual;
 		if (display && (!actual || strcmp(display, actual) != 0))
 			f->picklist[f->npicklist++] = display;
+		/* Deals Pipeline is sent by id (reference 1.2, OAS-v8 example) */
+		if (id)
+			f->picklist[f->npicklist++] = id;
 	}
 }
 
@@ -139,8 +157,13 @@ load_field(LoadCtx *cx, json_t *templates, json_t *compact, Field *f)
 	f->api_name = get_str(compact, "api_name");
 	f->data_type = dt;
 	f->type = field_type(dt);
+	/*
+	 * The metadata flag decides, except that email, lookup, multi-line,
+	 * layout and line-item (subform) fields are never mass-updatable (issue
+	 * 2, reference section 6): the Leads sample flags Layout true.
+	 */
 	v = field_key(f, "mass_update");
-	f->mass_update = json_is_true(v);
+	f->mass_update = json_is_true(v) && !never_mass_updatable(dt);
 	v = field_key(f, "blueprint_supported");
 	f->blueprint = json_is_true(v);
 	len = field_key(f, "length");

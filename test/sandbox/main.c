@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,6 +207,9 @@ main(int argc, char **argv)
 
 	if (!parse_args(argc, argv))
 		return 2;
+	/* answers of ~200 kB: keep them off mmap/munmap (page faults each time) */
+	mallopt(M_MMAP_THRESHOLD, 16 * 1024 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
 	/* every thread started from here on inherits the blocked signals */
 	block_signals(&set);
 
@@ -238,6 +242,7 @@ main(int argc, char **argv)
 		reqlog_free();
 		oauth_free();
 		store_free();
+		records_free();
 		org_free(g_org);
 		return 1;
 	}
@@ -253,6 +258,7 @@ main(int argc, char **argv)
 	reqlog_free();
 	oauth_free();
 	store_free();
+	records_free();
 	org_free(g_org);
 	g_org = NULL;
 	return 0;

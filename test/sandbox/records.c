@@ -64,6 +64,29 @@ typedef struct RecordSet
 	StrBuf		scratch;		/* format expansion */
 } RecordSet;
 
+/* {"name":..,"id":..} of each user, built once: every success entry has two */
+static char **user_json = NULL;
+static size_t *user_json_len = NULL;
+
+static void
+build_user_json(void)
+{
+	user_json = xcalloc((size_t) g_org->nusers, sizeof(char *));
+	user_json_len = xcalloc((size_t) g_org->nusers, sizeof(size_t));
+	for (int u = 0; u < g_org->nusers; u++)
+	{
+		StrBuf		sb;
+
+		sb_init(&sb, 128);
+		sb_puts(&sb, "{\"name\":");
+		sb_json_cstring(&sb, g_org->users[u].name);
+		sb_puts(&sb, ",\"id\":");
+		sb_json_cstring(&sb, g_org->users[u].id);
+		sb_putc(&sb, '}');
+		user_json[u] = sb_steal(&sb, &user_json_len[u]);
+	}
+}
+
 static uint32_t
 intern_json(const json_t *v)
 {
@@ -510,6 +533,8 @@ records_load_fixture(uint64_t seed)
 
 	store_wrlock();
 	store_clear();
+	if (user_json == NULL)
+		build_user_json();
 	json_array_foreach(sets, i, spec)
 	{
 		RecordSet	rs;
@@ -581,15 +606,20 @@ records_create(const Module *m, uint64_t first_id, long count, json_t *values,
 }
 
 void
+records_free(void)
+{
+	for (int u = 0; user_json && u < g_org->nusers; u++)
+		free(user_json[u]);
+	free(user_json);
+	free(user_json_len);
+	user_json = NULL;
+	user_json_len = NULL;
+}
+
+void
 user_to_json(StrBuf *sb, int user)
 {
-	const User *u = &g_org->users[user];
-
-	sb_puts(sb, "{\"name\":");
-	sb_json_cstring(sb, u->name);
-	sb_puts(sb, ",\"id\":");
-	sb_json_cstring(sb, u->id);
-	sb_putc(sb, '}');
+	sb_append(sb, user_json[user], user_json_len[user]);
 }
 
 static void

@@ -15,6 +15,7 @@
 
 /* Clears the store and loads the fixture's records (takes the write lock). */
 extern void records_load_fixture(uint64_t seed);
+extern void records_free(void);
 
 /*
  * Creates (or re-creates) count records with ids first_id, first_id + 1 ...

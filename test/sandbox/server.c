@@ -12,11 +12,14 @@
  * is slept and the answer queued, which ends its time in flight.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "control.h"
 #include "crm.h"
@@ -280,34 +283,63 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	return ret;
 }
 
-bool
-server_start(int port, char *err, size_t errlen)
+/*
+ * Binds 127.0.0.1:port before the daemon's threads exist, so that the base
+ * URL (the api_domain of tokens) is known before any request can arrive.
+ */
+static int
+listen_socket(int port, char *err, size_t errlen)
 {
 	struct sockaddr_in addr;
-	const union MHD_DaemonInfo *info;
+	socklen_t	len = sizeof(addr);
+	int			one = 1;
+	int			fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
+	if (fd < 0)
+	{
+		snprintf(err, errlen, "cannot create a socket: %s", strerror(errno));
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	memset(&addr, 0, sizeof(addr));
 	addr.sin_family = AF_INET;
 	addr.sin_port = htons((uint16_t) port);
 	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *) &addr, sizeof(addr)) != 0 ||
+		listen(fd, 1024) != 0 ||
+		getsockname(fd, (struct sockaddr *) &addr, &len) != 0)
+	{
+		snprintf(err, errlen, "cannot listen on 127.0.0.1:%d: %s", port, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	snprintf(g_base_url, sizeof(g_base_url), "http://127.0.0.1:%u",
+			 (unsigned) ntohs(addr.sin_port));
+	return fd;
+}
+
+bool
+server_start(int port, char *err, size_t errlen)
+{
+	int			fd = listen_socket(port, err, errlen);
+
+	if (fd < 0)
+		return false;
 	daemon_handle = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION |
 									 MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL,
-									 (uint16_t) port, NULL, NULL, on_request, NULL,
-									 MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
+									 0, NULL, NULL, on_request, NULL,
+									 MHD_OPTION_LISTEN_SOCKET, (MHD_socket) fd,
 									 MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
 									 MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 									 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) CONNECTION_TIMEOUT_S,
-									 MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int) 1024,
 									 MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 4000,
 									 MHD_OPTION_END);
 	if (daemon_handle == NULL)
 	{
-		snprintf(err, errlen, "cannot listen on 127.0.0.1:%d", port);
+		snprintf(err, errlen, "cannot start the HTTP server");
+		close(fd);
 		return false;
 	}
-	info = MHD_get_daemon_info(daemon_handle, MHD_DAEMON_INFO_BIND_PORT);
-	snprintf(g_base_url, sizeof(g_base_url), "http://127.0.0.1:%u",
-			 info ? (unsigned) info->port : (unsigned) port);
 	return true;
 }
 

@@ -2,6 +2,7 @@
  * store.c
  *		The record store (see store.h) and the value intern table.
  */
+#define _GNU_SOURCE				/* PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,8 @@ typedef struct InternTable
 	size_t		nslots;
 } InternTable;
 
-static pthread_rwlock_t store_lock = PTHREAD_RWLOCK_INITIALIZER;
+/* writers first: job ticks and mass updates must not starve behind GETs */
+static pthread_rwlock_t store_lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 static ModuleStore *stores = NULL;
 static int	nstores = 0;
 static InternTable interns;

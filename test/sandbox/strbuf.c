@@ -152,8 +152,15 @@ sb_json_cstring(StrBuf *sb, const char *s)
 void
 sb_json_id(StrBuf *sb, uint64_t id)
 {
-	char		buf[32];
-	int			n = snprintf(buf, sizeof(buf), "\"%llu\"", (unsigned long long) id);
+	char		buf[24];
+	char	   *p = buf + sizeof(buf);
 
-	sb_append(sb, buf, (size_t) n);
+	*--p = '"';
+	do
+	{
+		*--p = (char) ('0' + id % 10);
+		id /= 10;
+	} while (id > 0);
+	*--p = '"';
+	sb_append(sb, p, (size_t) (buf + sizeof(buf) - p));
 }

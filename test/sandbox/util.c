@@ -90,6 +90,12 @@ parse_id(const char *s, size_t len, uint64_t *id)
 	uint64_t	v = 0;
 	size_t		i;
 
+	/* leading zeros do not change the integer */
+	while (len > 1 && s[0] == '0')
+	{
+		s++;
+		len--;
+	}
 	if (len == 0 || len > 19)
 		return false;
 	for (i = 0; i < len; i++)
@@ -118,13 +124,73 @@ json_to_id(const json_t *v, uint64_t *id)
 	return false;
 }
 
+/*
+ * Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm): the
+ * mass-update answer formats a time per record, and gmtime/strftime would
+ * dominate it.
+ */
+static void
+civil_from_days(int64_t z, int *y, int *m, int *d)
+{
+	int64_t		era,
+				doe,
+				yoe,
+				doy,
+				mp;
+
+	z += 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d = (int) (doy - (153 * mp + 2) / 5 + 1);
+	*m = (int) (mp < 10 ? mp + 3 : mp - 9);
+	*y = (int) (yoe + era * 400 + (*m <= 2));
+}
+
+static char *
+put2(char *p, int v)
+{
+	p[0] = (char) ('0' + v / 10 % 10);
+	p[1] = (char) ('0' + v % 10);
+	return p + 2;
+}
+
 void
 format_time(time_t t, char *buf)
 {
-	struct tm	tm;
+	int64_t		days = (int64_t) t / 86400;
+	int64_t		secs = (int64_t) t % 86400;
+	int			y,
+				m,
+				d;
+	char	   *p = buf;
 
-	gmtime_r(&t, &tm);
-	strftime(buf, 32, "%Y-%m-%dT%H:%M:%S+00:00", &tm);
+	if (secs < 0)
+	{
+		secs += 86400;
+		days--;
+	}
+	civil_from_days(days, &y, &m, &d);
+	if (y < 0 || y > 9999)
+	{
+		strcpy(buf, "1970-01-01T00:00:00+00:00");
+		return;
+	}
+	p = put2(p, y / 100);
+	p = put2(p, y % 100);
+	*p++ = '-';
+	p = put2(p, m);
+	*p++ = '-';
+	p = put2(p, d);
+	*p++ = 'T';
+	p = put2(p, (int) (secs / 3600));
+	*p++ = ':';
+	p = put2(p, (int) (secs / 60 % 60));
+	*p++ = ':';
+	p = put2(p, (int) (secs % 60));
+	strcpy(p, "+00:00");
 }
 
 void

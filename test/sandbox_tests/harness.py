@@ -551,6 +551,7 @@ class Context:
         self.binary = binary
         self.logdir = logdir
         self.extra = []
+        self.reports = set()        # sanitizer reports of the sandboxes stopped here
 
     def start(self, args=(), cwd=None, port="0"):
         sb = Sandbox(self.binary, args, self.logdir, cwd=cwd, port=port)
@@ -562,5 +563,7 @@ class Context:
         for sb in self.extra:
             problems += ["extra sandbox [%s]: %s" % (" ".join(sb.args), p)
                          for p in sb.stop()]
+            if sb.proc is not None:
+                self.reports.update(sb.sanitizer_reports())
         self.extra = []
         return problems

@@ -19,6 +19,7 @@ import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True      # keep the checkout free of __pycache__
 
 import harness  # noqa: E402
 from harness import Context, Sandbox, Skip, TestFailure  # noqa: E402
@@ -71,6 +72,7 @@ def run_binary(binary, label, results, pattern):
     harness.BINARY = binary
     tests = [t for t in harness.TESTS if pattern is None or re.search(pattern, t.name)]
     attributed = set()
+    failed_before = results.failed
     t_start = time.monotonic()
     for group in groups_in_order(tests):
         sb = None
@@ -97,6 +99,7 @@ def run_binary(binary, label, results, pattern):
                 where = "%s:%d" % (os.path.basename(tb[-1].filename), tb[-1].lineno) if tb else "?"
                 outcome = ("fail", "%s: %s (at %s)" % (type(e).__name__, e, where))
             problems = ctx.stop_all()
+            attributed.update(ctx.reports)
             if sb is not None and sb.proc is not None and not sb.alive() and not sb.stopped:
                 rc = sb.proc.returncode
                 problems.append("sandbox exited during the test with status %s; stderr: %s"
@@ -135,7 +138,10 @@ def run_binary(binary, label, results, pattern):
                 head = " | ".join(l.strip() for l in f.readlines()[:6])
             results.fail("%s/sanitizer[%s]" % (label, report), head)
     print("# %s: suite took %.1f s" % (label, time.monotonic() - t_start), flush=True)
-    shutil.rmtree(logdir, ignore_errors=True)
+    if results.failed > failed_before:
+        print("# %s: sandbox stderr and sanitizer logs kept in %s" % (label, logdir), flush=True)
+    else:
+        shutil.rmtree(logdir, ignore_errors=True)
 
 
 def main(argv):

@@ -27,4 +27,4 @@ fi
 
 # main.py sets ASAN_OPTIONS / UBSAN_OPTIONS (detect_leaks=1, halt_on_error=0,
 # log_path=<private tmpdir>/asan|ubsan) for each binary it runs.
-exec python3 "$here/main.py" "$@"
+exec python3 -B "$here/main.py" "$@"

@@ -145,6 +145,9 @@ def concurrency_limit_429(sb, ctx):
     check("retry-after" not in limited.headers, "Zoho sends no Retry-After")
     st = sb.stats()
     eq(st.get("responses_429"), 1, "stats responses_429")
+    eq(st.get("mass_update_calls"), 2, "stats mass_update_calls (the refused call counts)")
+    eq(sorted(e.get("status") for e in sb.requests_log()), [200, 429],
+       "logged statuses (every received request is logged)")
     # once the first is done, a call is accepted again
     r = sb.mass_update("Leads", {"City": "Later"}, ids=[lead(300)])
     expect_records(r, 200, "a call after the parallel ones")
@@ -225,6 +228,7 @@ def daily_credits(sb, ctx):
         expect_flat(r, 429, "TOO_MANY_REQUESTS", "call %d with no credits left" % n)
     r = sb.job_status("Leads", "1", version="v7", token=tok)
     expect_flat(r, 429, "TOO_MANY_REQUESTS", "status GET with no credits left")
+    eq(sb.stats().get("responses_429"), 3, "stats responses_429 after three refused calls")
     # control endpoints still answer; reset restores the credits
     sb.reset()
     r = sb.mass_update("Leads", {"City": "Fresh"}, ids=[lead(420)], token=tok)

@@ -267,6 +267,22 @@ def job_territory(sb, ctx):
                       territory={"id": TERRITORY, "include_child": False})
     alone = status(sb, "Leads", job_id)["Total_Count"]
     sb.reset()
+    # the job updates the territory's records only: run one to the end
+    outside = {rid: sb.record("Leads", rid).get("City") for rid in (lead(4999), lead(4000))}
+    sb.faults(job_rate=100000)
+    job_id = schedule(sb, "Leads", {"City": "Terr"}, CV_ALL_LEADS,
+                      territory={"id": TERRITORY, "include_child": True})
+    last = wait_done(sb, "Leads", job_id, timeout=20)[-1]
+    eq(last["Status"], "COMPLETED", "territory job status")
+    updated = [n for n in range(1, 5001, 7)
+               if sb.request("GET", "/crm/v8/Leads/%s" % lead(n), token=sb.token())
+               .json["data"][0].get("City") == "Terr"]
+    check(updated, "the territory job updated none of Leads 1, 8, 15, ...")
+    check(len(updated) < len(range(1, 5001, 7)) / 2,
+          "the territory job updated %d of %d sampled Leads: more than its territory"
+          % (len(updated), len(range(1, 5001, 7))))
+    eq(last["Updated_Count"] + last["Failed_Count"], last["Total_Count"], "territory job counts")
+    sb.reset()
     sb.faults(job_rate=5)
     job_id = schedule(sb, "Leads", {"City": "Terr"}, CV_ALL_LEADS,
                       territory={"id": TERRITORY, "include_child": True})
@@ -288,6 +304,26 @@ def job_territory(sb, ctx):
                    content_type="application/json")
     check(r.status == 200 and r.json and r.json.get("data"),
           "territory id as a JSON number: %r" % r)
+
+
+@test()
+def job_multiselect_over_write(sb, ctx):
+    from tests_mass_update import picklist
+    vals = picklist(sb, "Leads", "Interests")
+    check(len(vals) >= 2, "Leads Interests needs two values")
+    sb.faults(job_rate=100000)
+    r = sb.mass_update("Leads", {"Interests": [vals[0]]}, cvid=CV_ALL_LEADS,
+                       extra={"over_write": True})
+    check(r.status == 200, "Interests job over_write true: %r" % r)
+    job_id = r.json["data"][0]["details"]["job_id"]
+    eq(wait_done(sb, "Leads", job_id, timeout=20)[-1]["Status"], "COMPLETED", "job 1")
+    eq(sb.record("Leads", lead(50)).get("Interests"), [vals[0]], "Lead 50 after replace")
+    r = sb.mass_update("Leads", {"Interests": [vals[1], vals[0]]}, cvid=CV_ALL_LEADS)
+    check(r.status == 200, "Interests job appending: %r" % r)
+    job_id = r.json["data"][0]["details"]["job_id"]
+    eq(wait_done(sb, "Leads", job_id, timeout=20)[-1]["Status"], "COMPLETED", "job 2")
+    eq(sb.record("Leads", lead(50)).get("Interests"), [vals[0], vals[1]],
+       "Lead 50 after an appending job")
 
 
 @test()

@@ -153,6 +153,75 @@ def mu_not_mass_updatable(sb, ctx):
     eq(sb.record("Leads", lead(11)).get("Mobile"), "+1 555 0199", "Mobile after the update")
 
 
+@test()
+def mu_metadata_flag_decides(sb, ctx):
+    """Every field whose metadata says mass_update false is refused with its api_name;
+    the issue's never-updatable types (email, lookups, multi-line, line items) say false."""
+    never = ("email", "lookup", "ownerlookup", "textarea", "subform", "multiselectlookup")
+    for module, rid in (("Leads", "4150868000009500001"), ("Deals", "4150868000009500101"),
+                        ("Contacts", "4150868000009500201"), ("Accounts", "4150868000009500301")):
+        r = sb.create_records(module, 1, rid)
+        check(r.status == 200, "POST records %s: %r" % (module, r))
+        meta = sb.fields(module)
+        refused = 0
+        for name, f in sorted(meta.items()):
+            if f.get("data_type") in never:
+                eq(f.get("mass_update"), False, "%s %s (%s) metadata mass_update"
+                   % (module, name, f.get("data_type")))
+            if f.get("mass_update") is False:
+                r = sb.mass_update(module, {name: "x"}, ids=[rid])
+                expect_field_error(r, name, what="%s %s (mass_update false)" % (module, name))
+                refused += 1
+        check(refused >= 5, "%s has only %d fields with mass_update false" % (module, refused))
+
+
+def valid_value(f):
+    """A value a field of this metadata must accept, or None for types not covered."""
+    dt = f.get("data_type")
+    picks = [p.get("actual_value") for p in f.get("pick_list_values") or []
+             if p.get("actual_value") not in (None, "-None-")]
+    if dt in ("text", "phone"):
+        return "555 0100" if dt == "phone" else "Meta value"
+    if dt == "website":
+        return "https://www.example.com"
+    if dt == "picklist" and picks:
+        return picks[-1]
+    if dt == "multiselectpicklist" and picks:
+        return picks[:2]
+    if dt in ("integer", "bigint"):
+        return 42
+    if dt in ("currency", "double", "percent", "decimal"):
+        return 12.5
+    if dt == "boolean":
+        return True
+    if dt == "date":
+        return "2025-06-30"
+    if dt == "datetime":
+        return "2025-06-30T08:15:00+02:00"
+    return None
+
+
+@test()
+def mu_metadata_true_fields_accept(sb, ctx):
+    """Every field whose metadata says mass_update true takes a valid value of its type."""
+    for module, rid in (("Leads", "4150868000009600001"), ("Deals", "4150868000009600101"),
+                        ("Contacts", "4150868000009600201"), ("Accounts", "4150868000009600301")):
+        r = sb.create_records(module, 1, rid)
+        check(r.status == 200, "POST records %s: %r" % (module, r))
+        tried = 0
+        for name, f in sorted(sb.fields(module).items()):
+            value = valid_value(f) if f.get("mass_update") else None
+            if value is None:
+                continue
+            what = "%s %s (%s) = %s" % (module, name, f.get("data_type"), json.dumps(value))
+            r = sb.mass_update(module, {name: value}, ids=[rid], extra={"over_write": True})
+            got = expect_records(r, 200, what)
+            expect_success_entry(entry_for(got, rid, what), rid, what)
+            eq(sb.record(module, rid).get(name), value, "%s: GET shows" % what)
+            tried += 1
+        check(tried >= 5, "%s: only %d mass-updatable fields tried" % (module, tried))
+
+
 # --- values by type ---------------------------------------------------------------
 
 def typed_fields(sb):
@@ -245,12 +314,17 @@ def mu_valid_values_stored(sb, ctx):
         expect_success_entry(entry_for(got, rid, what), rid, what)
         rec = sb.record("Leads", rid)
         eq(rec.get(field), value, "%s: GET shows" % what)
-    r = sb.mass_update("Leads", {"Annual_Revenue": 1234567.89}, ids=[rid])
-    expect_records(r, 200, "Annual_Revenue 1234567.89")
-    raw = sb.request("GET", "/crm/v8/Leads/%s" % rid, token=sb.token()).text
-    check(re.search(r'"Annual_Revenue"\s*:\s*1234567\.89\s*[,}]', raw),
-          "Annual_Revenue 1234567.89 not given back as written: %s"
-          % short(raw[raw.find("Annual_Revenue") - 1:][:60]))
+    for text in ("1234567.89", "0.1", "19.99", "100", "2.5E+3"):
+        body = '{"data":[{"Annual_Revenue":%s}],"ids":["%s"]}' % (text, rid)
+        r = sb.request("POST", "/crm/v8/Leads/actions/mass_update", body=body,
+                       token=sb.token(), content_type="application/json")
+        expect_records(r, 200, "Annual_Revenue %s" % text)
+        raw = sb.request("GET", "/crm/v8/Leads/%s" % rid, token=sb.token()).text
+        got = re.search(r'"Annual_Revenue"\s*:\s*([-0-9.eE+]+)', raw)
+        check(got and (got.group(1) == text or (text == "2.5E+3" and float(got.group(1)) == 2500
+                                                and "0000" not in got.group(1))),
+              "Annual_Revenue %s given back as %s (a client compares what it sent)"
+              % (text, got.group(1) if got else short(raw, 100)))
 
 
 @test()
@@ -347,6 +421,10 @@ def mu_ids_compared_exactly(sb, ctx):
 def mu_per_record_outcomes(sb, ctx):
     unknown = "4150868000000299999"
     ok = lead(30)
+    r = sb.mass_update("Leads", {"City": "Wrong module"}, ids=[deal(40), ok])
+    got = expect_records(r, 207, "a Deal id in a Leads call")
+    expect_error_entry(entry_for(got, deal(40)), deal(40), "INVALID_DATA")
+    check(sb.record("Deals", deal(40)).get("City") is None, "the Deal got a City")
     ids = [unknown, str(BLUEPRINT_LEAD), str(LOCKED_LEAD), str(UNAPPROVED_LEAD), ok]
     before = {rid: sb.record("Leads", rid).get("Lead_Status") for rid in ids[1:]}
     target = "Contacted" if before[ok] != "Contacted" else "Attempted to Contact"
