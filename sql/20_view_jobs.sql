@@ -139,6 +139,26 @@ SELECT clock_timestamp() AS t0 \gset
 SELECT try(format('SELECT zcrm_job_wait(%s, %L)', :jobt, '300 ms'));
 SELECT clock_timestamp() - :'t0' < interval '2 s' AS quick;
 SELECT zcrm_job_wait(:jobt, '-1 s');
+-- a transaction that polled a job holds its row until it ends (here another
+-- session, through dblink): a status call or a wait elsewhere does not queue
+-- behind it (zcrm_job_wait(job, '1 s') used to take as long as that
+-- transaction, and zcrm_job_status to wait for it)
+CREATE EXTENSION dblink;
+SELECT dblink_connect('other', format('host=%s port=%s dbname=%s',
+	current_setting('unix_socket_directories'), current_setting('port'), current_database())) AS connected;
+SELECT dblink_exec('other', 'BEGIN');
+SELECT status IN ('SCHEDULED', 'RUNNING') AS other_polled
+  FROM dblink('other', format('SELECT status FROM zcrm_job_status(%s)', :jobt)) AS t(status text);
+SET statement_timeout = '5s';	-- so that the old behaviour fails, not hangs
+SELECT clock_timestamp() AS t0 \gset
+SELECT status IN ('SCHEDULED', 'RUNNING') AS polled, last_polled_at IS NOT NULL AS has_poll_time
+  FROM zcrm_job_status(:jobt);
+SELECT try(format('SELECT zcrm_job_wait(%s, %L)', :jobt, '1 s'));
+SELECT clock_timestamp() - :'t0' < interval '2500 ms' AS not_held_up;
+RESET statement_timeout;
+SELECT dblink_exec('other', 'COMMIT');
+SELECT dblink_disconnect('other');
+DROP EXTENSION dblink;
 -- an enormous timeout is no timeout (it used to overflow into "negative")
 SELECT status FROM zcrm_job_wait(:job8, '100000000 years');
 SELECT status FROM zcrm_job_wait(:job8, '178000000 years');

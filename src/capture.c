@@ -17,9 +17,9 @@
  * same order (AfterTriggerSaveEvent appends both images of a row
  * together), which pairs them without a key even when the id column
  * itself changes.  The changed values are converted with zcrm_value's
- * rules, collected in a tuplestore, and inserted into zcrm_outbox in one
- * set-based INSERT ... SELECT over that tuplestore.  A statement that
- * changes no mapped column queues nothing and checks nothing.
+ * rules and written to zcrm_outbox in batches, the way COPY writes
+ * (outbox.c), in the same pass.  A statement that changes no mapped column
+ * queues nothing and checks nothing.
  *
  *-------------------------------------------------------------------------
  */
@@ -410,14 +410,12 @@ zcrm_capture_trigger(PG_FUNCTION_ARGS)
 	bool		is_update;
 	CaptureConfig cfg;
 	TupleDesc	desc;
-	TupleDesc	outdesc;
-	Tuplestorestate *out;
+	ZcrmOutboxInserter *ins = NULL;
 	TupleTableSlot *newslot;
 	TupleTableSlot *oldslot = NULL;
 	MemoryContext rowcxt;
 	MemoryContext oldcxt;
 	Datum		json_null;
-	uint64		nqueued = 0;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		elog(ERROR, "zcrm_capture_trigger must be called as a trigger");
@@ -439,8 +437,6 @@ zcrm_capture_trigger(PG_FUNCTION_ARGS)
 
 	config_from_trigger(td->tg_trigger, rel, &cfg);
 	desc = RelationGetDescr(rel);
-	outdesc = zcrm_changes_tupdesc();
-	out = tuplestore_begin_heap(false, false, work_mem);
 	json_null = DirectFunctionCall1(jsonb_in, CStringGetDatum("null"));
 
 	newslot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
@@ -490,8 +486,6 @@ zcrm_capture_trigger(PG_FUNCTION_ARGS)
 			MappedColumn *col = &cfg.cols[i];
 			bool		isnull;
 			Datum		d = slot_getattr(newslot, col->attnum, &isnull);
-			Datum		values[4];
-			bool		nulls[4] = {false, false, false, false};
 
 			if (all_columns)
 			{
@@ -509,12 +503,20 @@ zcrm_capture_trigger(PG_FUNCTION_ARGS)
 					continue;
 			}
 
-			values[0] = Int64GetDatum(record_id);
-			values[1] = col->field_datum;
-			values[2] = isnull ? json_null : column_value_jsonb(col, d);
-			values[3] = BoolGetDatum(col->over_write);
-			tuplestore_putvalues(out, outdesc, values, nulls);
-			nqueued++;
+			/* the first change: may this role queue at all? */
+			if (ins == NULL)
+			{
+				ZcrmServer *srv;
+
+				MemoryContextSwitchTo(oldcxt);
+				srv = zcrm_outbox_prepare_queue(cfg.server, GetUserId());
+				ins = zcrm_outbox_inserter_begin(GetUserId(), srv->servername,
+												 cfg.module);
+				MemoryContextSwitchTo(rowcxt);
+			}
+			zcrm_outbox_inserter_add(ins, record_id, col->field_datum,
+									 isnull ? json_null : column_value_jsonb(col, d),
+									 col->over_write);
 		}
 		MemoryContextSwitchTo(oldcxt);
 	}
@@ -523,14 +525,8 @@ zcrm_capture_trigger(PG_FUNCTION_ARGS)
 	if (oldslot)
 		ExecDropSingleTupleTableSlot(oldslot);
 
-	if (nqueued > 0)
-	{
-		ZcrmServer *srv = zcrm_outbox_prepare_queue(cfg.server, GetUserId());
-
-		(void) zcrm_outbox_insert_changes(GetUserId(), srv->servername,
-										  cfg.module, out, outdesc);
-	}
-	tuplestore_end(out);
+	if (ins != NULL)
+		(void) zcrm_outbox_inserter_end(ins);
 	return PointerGetDatum(NULL);
 }
 

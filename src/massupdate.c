@@ -16,6 +16,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 
+#include "options.h"
 #include "settings.h"
 #include "token_cache.h"
 #include "worker.h"
@@ -30,6 +31,7 @@ _PG_init(void)
 	zcrm_loaded_at_startup = process_shared_preload_libraries_in_progress;
 
 	zcrm_define_settings();
+	zcrm_options_init();
 	zcrm_token_cache_init();
 	if (zcrm_loaded_at_startup)
 		zcrm_worker_register();

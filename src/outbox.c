@@ -153,18 +153,6 @@ zcrm_outbox_prepare_queue(const char *servername, Oid roleid)
 	return srv;
 }
 
-TupleDesc
-zcrm_changes_tupdesc(void)
-{
-	TupleDesc	desc = CreateTemplateTupleDesc(4);
-
-	TupleDescInitEntry(desc, 1, "record_id", INT8OID, -1, 0);
-	TupleDescInitEntry(desc, 2, "field", TEXTOID, -1, 0);
-	TupleDescInitEntry(desc, 3, "value", JSONBOID, -1, 0);
-	TupleDescInitEntry(desc, 4, "over_write", BOOLOID, -1, 0);
-	return desc;
-}
-
 /* rows handed to table_multi_insert at a time */
 #define INSERT_BATCH 1000
 
@@ -202,144 +190,179 @@ outbox_attnum(Relation rel, const char *name)
 	return InvalidAttrNumber;
 }
 
-/*
- * The rows go in the way COPY puts them: table_multi_insert in batches,
- * then the index entries, with the identity drawn from its sequence and
- * the other columns at their defaults.  This is the capture trigger's hot
- * path (one UPDATE of 100,000 rows queues 100,000 rows), and skipping the
- * executor's per-row work keeps capture cheap.  It bypasses privileges and
- * row level security on purpose: the caller has checked the role's right
- * to queue, and the table grants no writes.  zcrm_outbox has no triggers,
- * and the values written satisfy its CHECK constraints by construction
- * (record ids are checked positive by the callers, state is 'pending').
- */
-uint64
-zcrm_outbox_insert_changes(Oid roleid, const char *servername,
-						   const char *module, Tuplestorestate *changes,
-						   TupleDesc changes_desc)
+/* Rows being queued by one statement; see zcrm_outbox_inserter_begin. */
+struct ZcrmOutboxInserter
 {
-	Oid			nsp = zcrm_extension_namespace();
-	Oid			relid = get_relname_relid("zcrm_outbox", nsp);
 	Relation	rel;
 	OutboxColumns col;
 	Oid			seqid;
 	EState	   *estate;
 	ResultRelInfo *rri;
 	BulkInsertState bistate;
-	CommandId	cid = GetCurrentCommandId(true);
+	CommandId	cid;
 	TupleTableSlot **slots;
-	TupleTableSlot *in;
+	int			nslots;
 	MemoryContext batchcxt;
-	MemoryContext oldcxt;
-	NameData	server_name;
-	Datum		module_datum = CStringGetTextDatum(module);
-	Datum		pending_datum = CStringGetTextDatum("pending");
-	Datum		now = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	int			natts;
-	int			nslots = 0;
-	uint64		total = 0;
+	Oid			roleid;
+	NameData	server;
+	Datum		module;
+	Datum		pending;
+	Datum		now;
+	uint64		total;
+};
+
+/*
+ * zcrm_outbox_inserter_begin
+ *		Starts queueing rows owned by roleid for (server, module).
+ *
+ * The rows go in the way COPY puts them: table_multi_insert in batches,
+ * then their index entries, with the identity drawn from its sequence and
+ * the other columns at their defaults.  This is the capture trigger's hot
+ * path (one UPDATE of 100,000 rows queues 100,000 rows), and skipping the
+ * executor's per-row work keeps capture cheap.  It bypasses privileges and
+ * row level security on purpose: the caller has checked the role's right
+ * to queue (zcrm_outbox_prepare_queue), and the table grants no writes.
+ * zcrm_outbox has no triggers, and the values written satisfy its CHECK
+ * constraints by construction (callers check record ids are positive;
+ * state is 'pending').
+ *
+ * The transaction gets its XID before any id is drawn, so an id is never
+ * held by a transaction the worker cannot see in its snapshots.
+ */
+ZcrmOutboxInserter *
+zcrm_outbox_inserter_begin(Oid roleid, const char *servername, const char *module)
+{
+	ZcrmOutboxInserter *ins = palloc0(sizeof(ZcrmOutboxInserter));
+	Oid			nsp = zcrm_extension_namespace();
+	Oid			relid = get_relname_relid("zcrm_outbox", nsp);
+	int			i;
 
 	if (!OidIsValid(relid))
 		elog(ERROR, "could not find table zcrm_outbox");
-	rel = table_open(relid, RowExclusiveLock);
-	natts = RelationGetDescr(rel)->natts;
-	col.id = outbox_attnum(rel, "id");
-	col.owner = outbox_attnum(rel, "owner");
-	col.server = outbox_attnum(rel, "server");
-	col.module = outbox_attnum(rel, "module");
-	col.record_id = outbox_attnum(rel, "record_id");
-	col.field = outbox_attnum(rel, "field");
-	col.value = outbox_attnum(rel, "value");
-	col.over_write = outbox_attnum(rel, "over_write");
-	col.state = outbox_attnum(rel, "state");
-	col.attempts = outbox_attnum(rel, "attempts");
-	col.queued_at = outbox_attnum(rel, "queued_at");
-	col.next_attempt_at = outbox_attnum(rel, "next_attempt_at");
-	seqid = getIdentitySequence(relid, col.id, false);
-	namestrcpy(&server_name, servername);
+	(void) GetCurrentTransactionId();
+	ins->rel = table_open(relid, RowExclusiveLock);
+	ins->col.id = outbox_attnum(ins->rel, "id");
+	ins->col.owner = outbox_attnum(ins->rel, "owner");
+	ins->col.server = outbox_attnum(ins->rel, "server");
+	ins->col.module = outbox_attnum(ins->rel, "module");
+	ins->col.record_id = outbox_attnum(ins->rel, "record_id");
+	ins->col.field = outbox_attnum(ins->rel, "field");
+	ins->col.value = outbox_attnum(ins->rel, "value");
+	ins->col.over_write = outbox_attnum(ins->rel, "over_write");
+	ins->col.state = outbox_attnum(ins->rel, "state");
+	ins->col.attempts = outbox_attnum(ins->rel, "attempts");
+	ins->col.queued_at = outbox_attnum(ins->rel, "queued_at");
+	ins->col.next_attempt_at = outbox_attnum(ins->rel, "next_attempt_at");
+	ins->seqid = getIdentitySequence(relid, ins->col.id, false);
 
-	estate = CreateExecutorState();
-	rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(rri, rel, 1, NULL, 0);
-	ExecOpenIndices(rri, false);
-	bistate = GetBulkInsertState();
+	ins->estate = CreateExecutorState();
+	ins->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(ins->rri, ins->rel, 1, NULL, 0);
+	ExecOpenIndices(ins->rri, false);
+	ins->bistate = GetBulkInsertState();
+	ins->cid = GetCurrentCommandId(true);
 
-	slots = palloc(sizeof(TupleTableSlot *) * INSERT_BATCH);
-	for (int i = 0; i < INSERT_BATCH; i++)
-		slots[i] = table_slot_create(rel, NULL);
-	in = MakeSingleTupleTableSlot(changes_desc, &TTSOpsMinimalTuple);
-	batchcxt = AllocSetContextCreate(CurrentMemoryContext, "zcrm_outbox insert batch",
-									 ALLOCSET_DEFAULT_SIZES);
+	ins->slots = palloc(sizeof(TupleTableSlot *) * INSERT_BATCH);
+	for (i = 0; i < INSERT_BATCH; i++)
+		ins->slots[i] = table_slot_create(ins->rel, NULL);
+	ins->batchcxt = AllocSetContextCreate(CurrentMemoryContext, "zcrm_outbox insert batch",
+										  ALLOCSET_DEFAULT_SIZES);
 
-	tuplestore_rescan(changes);
-	for (;;)
+	ins->roleid = roleid;
+	namestrcpy(&ins->server, servername);
+	ins->module = CStringGetTextDatum(module);
+	ins->pending = CStringGetTextDatum("pending");
+	ins->now = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	return ins;
+}
+
+static void
+inserter_flush(ZcrmOutboxInserter *ins)
+{
+	int			i;
+
+	if (ins->nslots == 0)
+		return;
+	table_multi_insert(ins->rel, ins->slots, ins->nslots, ins->cid, 0, ins->bistate);
+	for (i = 0; i < ins->nslots; i++)
 	{
-		bool		more = tuplestore_gettupleslot(changes, true, false, in);
+		List	   *recheck;
 
-		if (more)
-		{
-			TupleTableSlot *slot = slots[nslots];
-			Datum	   *v = slot->tts_values;
-			bool	   *isnull = slot->tts_isnull;
-			bool		innull;
-
-			ExecClearTuple(slot);
-			for (int a = 0; a < natts; a++)
-			{
-				v[a] = (Datum) 0;
-				isnull[a] = true;
-			}
-			oldcxt = MemoryContextSwitchTo(batchcxt);
-			v[col.id - 1] = Int64GetDatum(nextval_internal(seqid, false));
-			v[col.owner - 1] = ObjectIdGetDatum(roleid);
-			v[col.server - 1] = NameGetDatum(&server_name);
-			v[col.module - 1] = module_datum;
-			v[col.record_id - 1] = datumCopy(slot_getattr(in, 1, &innull), true, sizeof(int64));
-			v[col.field - 1] = datumCopy(slot_getattr(in, 2, &innull), false, -1);
-			v[col.value - 1] = datumCopy(slot_getattr(in, 3, &innull), false, -1);
-			v[col.over_write - 1] = slot_getattr(in, 4, &innull);
-			v[col.state - 1] = pending_datum;
-			v[col.attempts - 1] = Int32GetDatum(0);
-			v[col.queued_at - 1] = now;
-			v[col.next_attempt_at - 1] = now;
-			MemoryContextSwitchTo(oldcxt);
-			isnull[col.id - 1] = isnull[col.owner - 1] = isnull[col.server - 1] =
-				isnull[col.module - 1] = isnull[col.record_id - 1] = isnull[col.field - 1] =
-				isnull[col.value - 1] = isnull[col.over_write - 1] = isnull[col.state - 1] =
-				isnull[col.attempts - 1] = isnull[col.queued_at - 1] =
-				isnull[col.next_attempt_at - 1] = false;
-			ExecStoreVirtualTuple(slot);
-			nslots++;
-		}
-
-		if (nslots == INSERT_BATCH || (!more && nslots > 0))
-		{
-			table_multi_insert(rel, slots, nslots, cid, 0, bistate);
-			for (int i = 0; i < nslots; i++)
-			{
-				List	   *recheck;
-
-				ResetPerTupleExprContext(estate);
-				recheck = ExecInsertIndexTuples(rri, slots[i], estate,
-												false, false, NULL, NIL);
-				list_free(recheck);
-			}
-			total += nslots;
-			nslots = 0;
-			MemoryContextReset(batchcxt);
-		}
-		if (!more)
-			break;
+		ResetPerTupleExprContext(ins->estate);
+		recheck = ExecInsertIndexTuples(ins->rri, ins->slots[i], ins->estate,
+										false, false, NULL, NIL);
+		list_free(recheck);
 	}
+	ins->total += ins->nslots;
+	ins->nslots = 0;
+	MemoryContextReset(ins->batchcxt);
+}
 
-	ExecDropSingleTupleTableSlot(in);
-	for (int i = 0; i < INSERT_BATCH; i++)
-		ExecDropSingleTupleTableSlot(slots[i]);
-	FreeBulkInsertState(bistate);
-	ExecCloseIndices(rri);
-	FreeExecutorState(estate);
-	MemoryContextDelete(batchcxt);
-	table_close(rel, NoLock);
+/*
+ * zcrm_outbox_inserter_add
+ *		Queues one row: record, field (text), value (jsonb), over_write.
+ *		The datums are copied.
+ */
+void
+zcrm_outbox_inserter_add(ZcrmOutboxInserter *ins, int64 record_id,
+						 Datum field, Datum value, bool over_write)
+{
+	TupleTableSlot *slot = ins->slots[ins->nslots];
+	int			natts = slot->tts_tupleDescriptor->natts;
+	Datum	   *v = slot->tts_values;
+	bool	   *isnull = slot->tts_isnull;
+	MemoryContext oldcxt;
+	int			a;
+
+	ExecClearTuple(slot);
+	for (a = 0; a < natts; a++)
+	{
+		v[a] = (Datum) 0;
+		isnull[a] = true;
+	}
+	oldcxt = MemoryContextSwitchTo(ins->batchcxt);
+	v[ins->col.id - 1] = Int64GetDatum(nextval_internal(ins->seqid, false));
+	v[ins->col.owner - 1] = ObjectIdGetDatum(ins->roleid);
+	v[ins->col.server - 1] = NameGetDatum(&ins->server);
+	v[ins->col.module - 1] = ins->module;
+	v[ins->col.record_id - 1] = Int64GetDatum(record_id);
+	v[ins->col.field - 1] = datumCopy(field, false, -1);
+	v[ins->col.value - 1] = datumCopy(value, false, -1);
+	v[ins->col.over_write - 1] = BoolGetDatum(over_write);
+	v[ins->col.state - 1] = ins->pending;
+	v[ins->col.attempts - 1] = Int32GetDatum(0);
+	v[ins->col.queued_at - 1] = ins->now;
+	v[ins->col.next_attempt_at - 1] = ins->now;
+	MemoryContextSwitchTo(oldcxt);
+	isnull[ins->col.id - 1] = isnull[ins->col.owner - 1] = false;
+	isnull[ins->col.server - 1] = isnull[ins->col.module - 1] = false;
+	isnull[ins->col.record_id - 1] = isnull[ins->col.field - 1] = false;
+	isnull[ins->col.value - 1] = isnull[ins->col.over_write - 1] = false;
+	isnull[ins->col.state - 1] = isnull[ins->col.attempts - 1] = false;
+	isnull[ins->col.queued_at - 1] = isnull[ins->col.next_attempt_at - 1] = false;
+	ExecStoreVirtualTuple(slot);
+	if (++ins->nslots == INSERT_BATCH)
+		inserter_flush(ins);
+}
+
+/* zcrm_outbox_inserter_end: writes what is left, returns the rows queued. */
+uint64
+zcrm_outbox_inserter_end(ZcrmOutboxInserter *ins)
+{
+	uint64		total;
+	int			i;
+
+	inserter_flush(ins);
+	for (i = 0; i < INSERT_BATCH; i++)
+		ExecDropSingleTupleTableSlot(ins->slots[i]);
+	FreeBulkInsertState(ins->bistate);
+	ExecCloseIndices(ins->rri);
+	FreeExecutorState(ins->estate);
+	MemoryContextDelete(ins->batchcxt);
+	table_close(ins->rel, NoLock);
+	total = ins->total;
+	pfree(ins->slots);
+	pfree(ins);
 
 	/* later commands of the transaction see the rows */
 	CommandCounterIncrement();
@@ -434,23 +457,12 @@ zcrm_enqueue(PG_FUNCTION_ARGS)
 									roleid);
 
 	{
-		TupleDesc	desc = zcrm_changes_tupdesc();
-		Tuplestorestate *ts = tuplestore_begin_heap(false, false, work_mem);
+		ZcrmOutboxInserter *ins = zcrm_outbox_inserter_begin(roleid, srv->servername, module);
 		int			i;
 
 		for (i = 0; i < n; i++)
-		{
-			Datum		row[4];
-			bool		nulls[4] = {false, false, false, false};
-
-			row[0] = Int64GetDatum(id);
-			row[1] = names[i];
-			row[2] = values[i];
-			row[3] = BoolGetDatum(over_write);
-			tuplestore_putvalues(ts, desc, row, nulls);
-		}
-		(void) zcrm_outbox_insert_changes(roleid, srv->servername, module, ts, desc);
-		tuplestore_end(ts);
+			zcrm_outbox_inserter_add(ins, id, names[i], values[i], over_write);
+		(void) zcrm_outbox_inserter_end(ins);
 	}
 
 	PG_RETURN_VOID();

@@ -12,7 +12,6 @@
 
 #include "postgres.h"
 
-#include "utils/tuplestore.h"
 
 #include "client.h"
 
@@ -51,17 +50,18 @@ extern void zcrm_owner_scope_exit(ZcrmOwnerScope *s);
 extern ZcrmServer *zcrm_outbox_prepare_queue(const char *servername, Oid roleid);
 
 /*
- * Inserts the rows of "changes" (columns record_id bigint, field text,
- * value jsonb, over_write boolean: see zcrm_changes_tupdesc) into
- * zcrm_outbox in one statement, owned by roleid, as the extension owner.
- * The caller has run zcrm_outbox_prepare_queue.  Returns rows inserted.
+ * Queueing rows into zcrm_outbox as the extension (see outbox.c): begin,
+ * add one row per (record, field), end.  The caller has run
+ * zcrm_outbox_prepare_queue for roleid.  field is a text datum, value a
+ * jsonb datum; both are copied.  end returns the number of rows queued.
  */
-extern uint64 zcrm_outbox_insert_changes(Oid roleid, const char *servername,
-										 const char *module,
-										 Tuplestorestate *changes,
-										 TupleDesc changes_desc);
+typedef struct ZcrmOutboxInserter ZcrmOutboxInserter;
 
-/* The tuple descriptor of the changes tuplestore, in the current context. */
-extern TupleDesc zcrm_changes_tupdesc(void);
+extern ZcrmOutboxInserter *zcrm_outbox_inserter_begin(Oid roleid,
+													  const char *servername,
+													  const char *module);
+extern void zcrm_outbox_inserter_add(ZcrmOutboxInserter *ins, int64 record_id,
+									 Datum field, Datum value, bool over_write);
+extern uint64 zcrm_outbox_inserter_end(ZcrmOutboxInserter *ins);
 
 #endif							/* ZCRM_OUTBOX_H */

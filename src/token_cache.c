@@ -187,7 +187,6 @@ zcrm_token_cache_init(void)
 	CacheRegisterSyscacheCallback(USERMAPPINGOID, forget_local_slots, (Datum) 0);
 
 	/* the tokens' source, the mappings' secrets, stays out of the log too */
-	zcrm_options_init();
 }
 
 static TokenCache *

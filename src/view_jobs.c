@@ -155,12 +155,14 @@ read_job(int64 job_id)
 }
 
 /*
- * Runs one write on zcrm_jobs as the extension owner and returns the row
- * it RETURNING'd, as a zcrm_jobs composite in the caller's context.
+ * Runs one statement on zcrm_jobs as the extension owner and returns the
+ * first row it gave (RETURNING or SELECT), as a zcrm_jobs composite in the
+ * caller's context, or (Datum) 0 when it gave none.  sql_fmt names the
+ * table as %1$s (as often as needed).
  */
 static Datum
-write_job(const char *sql_fmt, int nargs, Oid *argtypes, Datum *args,
-		  const char *nulls)
+run_job_sql(const char *sql_fmt, int nargs, Oid *argtypes, Datum *args,
+			const char *nulls)
 {
 	OwnerScope	scope;
 	HeapTupleHeader row = NULL;
@@ -170,15 +172,26 @@ write_job(const char *sql_fmt, int nargs, Oid *argtypes, Datum *args,
 	SPI_connect();
 	ret = SPI_execute_with_args(psprintf(sql_fmt, scope.jobs),
 								nargs, argtypes, args, nulls, false, 0);
-	if (ret != SPI_OK_INSERT_RETURNING && ret != SPI_OK_UPDATE_RETURNING)
+	if (ret != SPI_OK_INSERT_RETURNING && ret != SPI_OK_UPDATE_RETURNING &&
+		ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed > 0)
 		row = SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
 	SPI_finish();
 	owner_scope_exit(&scope);
-	if (row == NULL)
-		elog(ERROR, "zcrm_jobs row vanished while being written");
 	return PointerGetDatum(row);
+}
+
+/* As run_job_sql, for a write that must give its row back. */
+static Datum
+write_job(const char *sql_fmt, int nargs, Oid *argtypes, Datum *args,
+		  const char *nulls)
+{
+	Datum		row = run_job_sql(sql_fmt, nargs, argtypes, args, nulls);
+
+	if (row == (Datum) 0)
+		elog(ERROR, "zcrm_jobs row vanished while being written");
+	return row;
 }
 
 static void
@@ -333,7 +346,7 @@ zcrm_mass_update_view(PG_FUNCTION_ARGS)
 	args[6] = BoolGetDatum(include_child);
 	args[7] = JsonbPGetDatum(fields_jb);
 	args[8] = BoolGetDatum(over_write);
-	(void) write_job("INSERT INTO %s AS j (job_id, server, owner, module, cvid, territory_id,"
+	(void) write_job("INSERT INTO %1$s AS j (job_id, server, owner, module, cvid, territory_id,"
 					 " include_child, fields, over_write, status, scheduled_at, next_poll_at)"
 					 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'SCHEDULED', clock_timestamp(), clock_timestamp())"
 					 " ON CONFLICT (job_id) DO UPDATE SET server = excluded.server,"
@@ -433,13 +446,23 @@ count_datum(long long v, char *null)
 	return Int32GetDatum((int32) (v < 0 || v > PG_INT32_MAX ? 0 : v));
 }
 
-/* Stores a status answer into an existing row; returns the row. */
+/*
+ * Stores a status answer into an existing row; returns the row.
+ *
+ * Another transaction may hold the row: a zcrm_job_wait in another session
+ * (its transaction keeps the row locked until it ends), or the worker.
+ * Waiting for it would hold this call up for as long as that transaction
+ * lasts, past zcrm_job_wait's own timeout, so a locked row is not written:
+ * the answer is returned as the stored row with the fresh status laid over
+ * it, and whoever holds the row stores its own, as fresh, answer.
+ */
 static Datum
 store_status(int64 job_id, const ZcJobStatus *st)
 {
 	Oid			argtypes[7] = {INT8OID, TEXTOID, INT4OID, INT4OID, INT4OID, INT4OID, BOOLOID};
 	Datum		args[7];
 	char		nulls[8] = "       ";
+	Datum		row;
 
 	args[0] = Int64GetDatum(job_id);
 	args[1] = CStringGetTextDatum(st->status);
@@ -448,12 +471,26 @@ store_status(int64 job_id, const ZcJobStatus *st)
 	args[4] = count_datum(st->failed_count, &nulls[4]);
 	args[5] = count_datum(st->not_updated_count, &nulls[5]);
 	args[6] = BoolGetDatum(zc_job_status_final(st->status));
-	return write_job("UPDATE %s SET status = $2, total_count = $3, updated_count = $4,"
-					 " failed_count = $5, not_updated_count = $6, last_polled_at = clock_timestamp(),"
-					 " finished_at = CASE WHEN $7 THEN coalesce(finished_at, clock_timestamp()) END,"
-					 " next_poll_at = CASE WHEN $7 THEN NULL ELSE next_poll_at END,"
-					 " last_error = NULL"
-					 " WHERE job_id = $1 RETURNING *",
+	row = run_job_sql("UPDATE %1$s SET status = $2, total_count = $3, updated_count = $4,"
+					  " failed_count = $5, not_updated_count = $6, last_polled_at = clock_timestamp(),"
+					  " finished_at = CASE WHEN $7 THEN coalesce(finished_at, clock_timestamp()) END,"
+					  " next_poll_at = CASE WHEN $7 THEN NULL ELSE next_poll_at END,"
+					  " last_error = NULL"
+					  " WHERE job_id = $1"
+					  " AND job_id IN (SELECT job_id FROM %1$s WHERE job_id = $1 FOR UPDATE SKIP LOCKED)"
+					  " RETURNING *",
+					  7, argtypes, args, nulls);
+	if (row != (Datum) 0)
+		return row;
+	return write_job("SELECT r.* FROM %1$s j,"
+					 " LATERAL pg_catalog.jsonb_populate_record(j, pg_catalog.jsonb_build_object("
+					 "'status', $2, 'total_count', $3, 'updated_count', $4,"
+					 " 'failed_count', $5, 'not_updated_count', $6,"
+					 " 'last_polled_at', pg_catalog.clock_timestamp(),"
+					 " 'finished_at', CASE WHEN $7 THEN coalesce(j.finished_at, pg_catalog.clock_timestamp()) END,"
+					 " 'next_poll_at', CASE WHEN $7 THEN NULL ELSE j.next_poll_at END,"
+					 " 'last_error', NULL)) AS r"
+					 " WHERE j.job_id = $1",
 					 7, argtypes, args, nulls);
 }
 
@@ -479,7 +516,7 @@ adopt_job(int64 job_id, ZcrmServer *srv, const char *module, const ZcJobStatus *
 	args[7] = count_datum(st->failed_count, &nulls[7]);
 	args[8] = count_datum(st->not_updated_count, &nulls[8]);
 	args[9] = BoolGetDatum(zc_job_status_final(st->status));
-	return write_job("INSERT INTO %s AS j (job_id, server, owner, module, status, total_count,"
+	return write_job("INSERT INTO %1$s AS j (job_id, server, owner, module, status, total_count,"
 					 " updated_count, failed_count, not_updated_count, scheduled_at,"
 					 " last_polled_at, next_poll_at, finished_at)"
 					 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, clock_timestamp(), clock_timestamp(),"

@@ -25,6 +25,9 @@ zcrm_ensure_packages() {
 
 zcrm_pg_bindir() { pg_config --bindir; }
 
+# as_postgres CMD...: run as the postgres OS user, from a directory it may enter
+as_postgres() { (cd / && runuser -u postgres -- "$@"); }
+
 # zcrm_build_install: build the extension and the sandbox, install the extension.
 zcrm_build_install() {
 	make -C "$ZCRM_ROOT" -s -j2 >/dev/null && make -C "$ZCRM_ROOT" -s install >/dev/null
@@ -56,7 +59,7 @@ zcrm_start_env() {
 	data=$ZCRM_TEST_TMP/data
 	sock=$ZCRM_TEST_TMP/sock
 	mkdir -p "$sock" && chown postgres:postgres "$sock"
-	runuser -u postgres -- "$bindir/initdb" -D "$data" -E UTF8 --locale=C.UTF-8 -A trust -U postgres >"$ZCRM_TEST_TMP/initdb.log" 2>&1 || { cat "$ZCRM_TEST_TMP/initdb.log"; return 1; }
+	as_postgres "$bindir/initdb" -D "$data" -E UTF8 --locale=C.UTF-8 -A trust -U postgres >"$ZCRM_TEST_TMP/initdb.log" 2>&1 || { cat "$ZCRM_TEST_TMP/initdb.log"; return 1; }
 	cat >>"$data/postgresql.conf" <<CONF
 listen_addresses = ''
 unix_socket_directories = '$sock'
@@ -72,7 +75,7 @@ massupdate_test.sandbox_url = '$ZCRM_SANDBOX_URL'
 massupdate_test.sandbox_bin = '$ZCRM_SANDBOX_BIN'
 massupdate_test.tmpdir = '$ZCRM_TEST_TMP'
 CONF
-	runuser -u postgres -- "$bindir/pg_ctl" -D "$data" -l "$ZCRM_TEST_TMP/pg.log" -w -t 30 start >/dev/null || { cat "$ZCRM_TEST_TMP/pg.log"; return 1; }
+	as_postgres "$bindir/pg_ctl" -D "$data" -l "$ZCRM_TEST_TMP/pg.log" -w -t 30 start >/dev/null || { cat "$ZCRM_TEST_TMP/pg.log"; return 1; }
 	export PGHOST=$sock PGPORT=5432 PGUSER=postgres PGDATABASE=regression
 	"$bindir/createdb" regression
 }
@@ -82,7 +85,7 @@ zcrm_start_sandbox() {
 	local name=$1 out i url
 	shift
 	out=$ZCRM_TEST_TMP/sandboxes/$name
-	runuser -u postgres -- setsid "$ZCRM_SANDBOX_BIN" --port 0 "$@" >"$out.out" 2>"$out.err" </dev/null &
+	(cd / && exec runuser -u postgres -- setsid "$ZCRM_SANDBOX_BIN" --port 0 "$@" >"$out.out" 2>"$out.err" </dev/null) &
 	echo $! >"$out.pid"
 	for i in $(seq 200); do
 		url=$(head -n 1 "$out.out" 2>/dev/null | sed -n 's/^zcrm-sandbox listening on //p')
@@ -99,8 +102,8 @@ zcrm_stop_env() {
 	local rc=$? pidfile pid
 	[ -n "${ZCRM_TEST_TMP:-}" ] && [ -d "$ZCRM_TEST_TMP" ] || return $rc
 	if [ -f "$ZCRM_TEST_TMP/data/postmaster.pid" ]; then
-		runuser -u postgres -- "$(zcrm_pg_bindir)/pg_ctl" -D "$ZCRM_TEST_TMP/data" -m fast -w -t 20 stop >/dev/null 2>&1 ||
-			runuser -u postgres -- "$(zcrm_pg_bindir)/pg_ctl" -D "$ZCRM_TEST_TMP/data" -m immediate -w stop >/dev/null 2>&1
+		as_postgres "$(zcrm_pg_bindir)/pg_ctl" -D "$ZCRM_TEST_TMP/data" -m fast -w -t 20 stop >/dev/null 2>&1 ||
+			as_postgres "$(zcrm_pg_bindir)/pg_ctl" -D "$ZCRM_TEST_TMP/data" -m immediate -w stop >/dev/null 2>&1
 	fi
 	for pidfile in "$ZCRM_TEST_TMP"/sandboxes/*.pid; do
 		[ -f "$pidfile" ] || continue

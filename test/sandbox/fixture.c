@@ -105,10 +105,13 @@ json_t *
 field_meta(const Field *f)
 {
 	json_t	   *meta = f->tmpl ? json_deep_copy(f->tmpl) : json_object();
+	json_t	   *own = json_deep_copy(f->compact);
 	json_t	   *k;
 	size_t		i;
 
-	json_object_update(meta, f->compact);
+	/* copies only: the fixture is shared by every thread, its refcounts too */
+	json_object_update(meta, own);
+	json_decref(own);
 	json_array_foreach(json_object_get(f->compact, "__absent"), i, k)
 	{
 		if (json_is_string(k))

@@ -231,6 +231,7 @@ main(int argc, char **argv)
 	cli.job_rate = g_opts.job_rate;
 	limits_init(&cli);
 	store_init(g_org->nmodules);
+	records_init();
 	records_load_fixture(g_opts.seed);
 	oauth_init(g_opts.dc);
 	reqlog_init();

@@ -102,7 +102,7 @@ settings_custom_views(CrmRequest *req, Response *out)
 	{
 		if (g_org->views[i].module != m->index)
 			continue;
-		json_array_append(views, g_org->views[i].meta);
+		json_array_append_new(views, json_deep_copy(g_org->views[i].meta));
 		if (dflt == NULL)
 			dflt = json_string_value(json_object_get(g_org->views[i].meta, "id"));
 	}
@@ -116,7 +116,7 @@ settings_territories(CrmRequest *req, Response *out)
 	json_t	   *terrs = json_array();
 
 	for (int i = 0; i < g_org->nterritories; i++)
-		json_array_append(terrs, g_org->territories[i].meta);
+		json_array_append_new(terrs, json_deep_copy(g_org->territories[i].meta));
 	resp_json(out, 200, json_pack("{s:o, s:o}", "territories", terrs,
 								  "info", info_object(json_array_size(terrs), NULL)));
 }

@@ -13,9 +13,14 @@
 #include "store.h"
 #include "strbuf.h"
 
-/* Clears the store and loads the fixture's records (takes the write lock). */
-extern void records_load_fixture(uint64_t seed);
+/* records.c: builds (and frees) what record JSON needs; after org_load. */
+extern void records_init(void);
 extern void records_free(void);
+/* Interns a value's JSON text (store write lock held). */
+extern uint32_t intern_json(const json_t *v);
+
+/* generate.c: clears the store and loads the fixture's records (takes the write lock). */
+extern void records_load_fixture(uint64_t seed);
 
 /*
  * Creates (or re-creates) count records with ids first_id, first_id + 1 ...

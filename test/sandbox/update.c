@@ -26,7 +26,8 @@ mu_copy(MassUpdate *dst, const MassUpdate *src)
 	for (int i = 0; i < src->nfields; i++)
 	{
 		dst->fields[i] = src->fields[i];
-		json_incref(dst->fields[i].value);
+		/* a private copy: the job thread outlives the request */
+		dst->fields[i].value = json_deep_copy(src->fields[i].value);
 	}
 }
 

@@ -1,7 +1,6 @@
 """Issue 2, items 5 and 6: modules, URLs, methods, envelopes; concurrency and credits."""
 
 import threading
-import time
 
 from harness import (check, eq, expect_flat, expect_records, lead, leads, short, test,
                      wait_for)

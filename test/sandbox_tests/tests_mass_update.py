@@ -4,9 +4,8 @@ import json
 import re
 
 from harness import (BLUEPRINT_LEAD, CV_ALL_LEADS, LAST_LEAD, LOCKED_LEAD, OLD_VERSIONS,
-                     UNAPPROVED_LEAD, Skip, TestFailure, check, deal, eq, expect_error_entry,
-                     expect_flat, entry_for, expect_records, expect_success_entry, lead, leads, short,
-                     test)
+                     UNAPPROVED_LEAD, check, deal, entry_for, eq, expect_error_entry,
+                     expect_flat, expect_records, expect_success_entry, lead, leads, short, test)
 
 INVALID_ID_MESSAGE = "the id given seems to be invalid"
 

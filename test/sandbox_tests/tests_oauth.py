@@ -2,8 +2,7 @@
 
 import time
 
-from harness import (CLIENTS, CV_ALL_LEADS, check, eq, expect_flat, expect_records,
-                     lead, test, wait_for, TestFailure)
+from harness import CLIENTS, CV_ALL_LEADS, TestFailure, check, eq, expect_flat, lead, test
 
 
 def expect_token(resp, sb, ttl, what):

@@ -7,8 +7,7 @@ import socket
 import threading
 import time
 
-from harness import (CV_ALL_LEADS, CV_FAILING, Skip, check, eq, expect_flat, expect_records,
-                     lead, leads, short, test)
+from harness import CV_ALL_LEADS, CV_FAILING, check, eq, expect_records, lead, leads, short, test
 
 
 def alive(sb, what):
