@@ -125,6 +125,15 @@ SELECT zcrm_enqueue('Leads', 4150868000000224010, '{"City": "x"}');
 \c :t50_db
 DROP DATABASE t50_other;
 
+-- sent rows older than massupdate.retention are deleted by the worker
+SELECT count(*) AS sent_rows FROM zcrm_outbox WHERE state = 'sent';
+ALTER SYSTEM SET massupdate.retention = 0;
+ALTER SYSTEM SET massupdate.naptime = '100ms';
+SELECT pg_reload_conf();
+SELECT sbx.wait($$NOT EXISTS (SELECT 1 FROM zcrm_outbox WHERE state = 'sent')$$) AS sent_rows_deleted;
+ALTER SYSTEM RESET massupdate.retention;
+SELECT pg_reload_conf();
+
 -- clean up
 DELETE FROM zcrm_outbox;
 DROP OWNED BY t50_user;

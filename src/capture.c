@@ -302,6 +302,13 @@ config_from_trigger(Trigger *tg, Relation rel, CaptureConfig *cfg)
 	cfg->module = tg->tgargs[0];
 	cfg->server = tg->tgargs[1];
 	cfg->id_column = tg->tgargs[2];
+	/* the names go into a URL and a body: same rules as zcrm_capture_table */
+	if (!zc_valid_module(cfg->module))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid module name \"%s\" in trigger \"%s\"",
+						cfg->module, tg->tgname),
+				 errhint("Install capture triggers with zcrm_capture_table.")));
 	cfg->ncols = (tg->tgnargs - CAPTURE_FIXED_ARGS) / 2;
 	cfg->cols = palloc0(sizeof(MappedColumn) * cfg->ncols);
 
@@ -322,6 +329,12 @@ config_from_trigger(Trigger *tg, Relation rel, CaptureConfig *cfg)
 
 		col->column = tg->tgargs[CAPTURE_FIXED_ARGS + 2 * i];
 		col->field = tg->tgargs[CAPTURE_FIXED_ARGS + 2 * i + 1];
+		if (!zc_valid_module(col->field))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid field name \"%s\" in trigger \"%s\"",
+							col->field, tg->tgname),
+					 errhint("Install capture triggers with zcrm_capture_table.")));
 		col->field_datum = CStringGetTextDatum(col->field);
 		col->attnum = attnameAttNum(rel, col->column, false);
 		if (col->attnum <= 0)

@@ -6,9 +6,10 @@
  *
  * zcrm_outbox has row level security, SELECT for PUBLIC and no write
  * grants, so nobody but a superuser writes it directly (42501).  The
- * functions here are SECURITY INVOKER: they take the owner
- * of the queued rows from the calling role, check that role's USAGE on the
- * server and its user mapping, and only then write, through SPI, under the
+ * functions here are SECURITY INVOKER: they take the owner of the queued
+ * rows from the calling role, check that role's USAGE on the server and
+ * its user mapping, and only then write as the extension: new rows through
+ * the COPY-like inserter below, requeued rows through SPI under the
  * extension owner's identity with search_path pinned (as view_jobs.c does
  * for zcrm_jobs).  DESIGN sections 4 and 8.8 to 8.10.
  *
@@ -17,8 +18,8 @@
 #include "postgres.h"
 
 #include "access/genam.h"
-#include "access/htup_details.h"
 #include "access/heapam.h"
+#include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
@@ -29,10 +30,8 @@
 #include "commands/extension.h"
 #include "commands/sequence.h"
 #include "executor/executor.h"
-#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
-#include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -42,7 +41,6 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/queryenvironment.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
@@ -235,7 +233,6 @@ zcrm_outbox_inserter_begin(Oid roleid, const char *servername, const char *modul
 	ZcrmOutboxInserter *ins = palloc0(sizeof(ZcrmOutboxInserter));
 	Oid			nsp = zcrm_extension_namespace();
 	Oid			relid = get_relname_relid("zcrm_outbox", nsp);
-	int			i;
 
 	if (!OidIsValid(relid))
 		elog(ERROR, "could not find table zcrm_outbox");
@@ -262,9 +259,8 @@ zcrm_outbox_inserter_begin(Oid roleid, const char *servername, const char *modul
 	ins->bistate = GetBulkInsertState();
 	ins->cid = GetCurrentCommandId(true);
 
-	ins->slots = palloc(sizeof(TupleTableSlot *) * INSERT_BATCH);
-	for (i = 0; i < INSERT_BATCH; i++)
-		ins->slots[i] = table_slot_create(ins->rel, NULL);
+	/* slots are made as needed: zcrm_enqueue queues a row or two */
+	ins->slots = palloc0(sizeof(TupleTableSlot *) * INSERT_BATCH);
 	ins->batchcxt = AllocSetContextCreate(CurrentMemoryContext, "zcrm_outbox insert batch",
 										  ALLOCSET_DEFAULT_SIZES);
 
@@ -307,13 +303,19 @@ void
 zcrm_outbox_inserter_add(ZcrmOutboxInserter *ins, int64 record_id,
 						 Datum field, Datum value, bool over_write)
 {
-	TupleTableSlot *slot = ins->slots[ins->nslots];
-	int			natts = slot->tts_tupleDescriptor->natts;
-	Datum	   *v = slot->tts_values;
-	bool	   *isnull = slot->tts_isnull;
+	TupleTableSlot *slot;
+	int			natts;
+	Datum	   *v;
+	bool	   *isnull;
 	MemoryContext oldcxt;
 	int			a;
 
+	if (ins->slots[ins->nslots] == NULL)
+		ins->slots[ins->nslots] = table_slot_create(ins->rel, NULL);
+	slot = ins->slots[ins->nslots];
+	natts = slot->tts_tupleDescriptor->natts;
+	v = slot->tts_values;
+	isnull = slot->tts_isnull;
 	ExecClearTuple(slot);
 	for (a = 0; a < natts; a++)
 	{
@@ -353,7 +355,7 @@ zcrm_outbox_inserter_end(ZcrmOutboxInserter *ins)
 	int			i;
 
 	inserter_flush(ins);
-	for (i = 0; i < INSERT_BATCH; i++)
+	for (i = 0; i < INSERT_BATCH && ins->slots[i] != NULL; i++)
 		ExecDropSingleTupleTableSlot(ins->slots[i]);
 	FreeBulkInsertState(ins->bistate);
 	ExecCloseIndices(ins->rri);

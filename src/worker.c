@@ -44,8 +44,6 @@
  */
 #include "postgres.h"
 
-#include <math.h>
-
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
@@ -185,7 +183,15 @@ worker_sleep(long ms)
 	reload_if_asked();
 }
 
-/* A short transaction with SPI and a snapshot, as worker_spi does. */
+/*
+ * A short transaction with SPI and a snapshot, as worker_spi does.
+ *
+ * The worker's statements touch rows by id, a batch at a time (ids in an
+ * array, or an unnest() of arrays joined on id): nested loops over the
+ * primary key are right for them, while a hash join would read the whole
+ * table, sent rows of past days included, at every round.  Hash and merge
+ * joins are therefore off in these transactions.
+ */
 static void
 xact_begin(const char *activity)
 {
@@ -194,6 +200,10 @@ xact_begin(const char *activity)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	PushActiveSnapshot(GetTransactionSnapshot());
+	(void) set_config_option("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+	(void) set_config_option("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
 	pgstat_report_activity(STATE_RUNNING, activity);
 }
 
@@ -785,6 +795,17 @@ claim_and_plan(ClaimedRow **rows_out, ZcrmPlanRow **prows_out, ZcrmPlan *plan)
 	(void) set_config_option("lock_timeout", psprintf("%d", CLAIM_LOCK_TIMEOUT_MS),
 							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
 							 true, 0, false);
+	/*
+	 * The claim walks zcrm_outbox_pending in id order and stops after
+	 * batch_size rows; a bitmap scan would read and sort every pending row
+	 * first (the whole backlog) whatever the statistics say.
+	 */
+	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+	(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
 	args[0] = Int32GetDatum(zcrm_batch_size);
 	ret = SPI_execute_with_args(psprintf("WITH due AS ("
 										 " SELECT id FROM %s"
