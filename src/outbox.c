@@ -200,6 +200,7 @@ struct ZcrmOutboxInserter
 	CommandId	cid;
 	TupleTableSlot **slots;
 	int			nslots;
+	MemoryContext cxt;			/* where the inserter and its slots live */
 	MemoryContext batchcxt;
 	Oid			roleid;
 	NameData	server;
@@ -260,6 +261,7 @@ zcrm_outbox_inserter_begin(Oid roleid, const char *servername, const char *modul
 	ins->cid = GetCurrentCommandId(true);
 
 	/* slots are made as needed: zcrm_enqueue queues a row or two */
+	ins->cxt = CurrentMemoryContext;
 	ins->slots = palloc0(sizeof(TupleTableSlot *) * INSERT_BATCH);
 	ins->batchcxt = AllocSetContextCreate(CurrentMemoryContext, "zcrm_outbox insert batch",
 										  ALLOCSET_DEFAULT_SIZES);
@@ -311,7 +313,12 @@ zcrm_outbox_inserter_add(ZcrmOutboxInserter *ins, int64 record_id,
 	int			a;
 
 	if (ins->slots[ins->nslots] == NULL)
+	{
+		/* not in the caller's context: the capture trigger resets it per row */
+		oldcxt = MemoryContextSwitchTo(ins->cxt);
 		ins->slots[ins->nslots] = table_slot_create(ins->rel, NULL);
+		MemoryContextSwitchTo(oldcxt);
+	}
 	slot = ins->slots[ins->nslots];
 	natts = slot->tts_tupleDescriptor->natts;
 	v = slot->tts_values;

@@ -186,11 +186,11 @@ worker_sleep(long ms)
 /*
  * A short transaction with SPI and a snapshot, as worker_spi does.
  *
- * The worker's statements touch rows by id, a batch at a time (ids in an
- * array, or an unnest() of arrays joined on id): nested loops over the
- * primary key are right for them, while a hash join would read the whole
- * table, sent rows of past days included, at every round.  Hash and merge
- * joins are therefore off in these transactions.
+ * The worker's statements touch rows by id, a batch at a time, and are
+ * written so that the plan cannot read the whole table (sent rows of past
+ * days included) or rescan a batch per row: ids go in arrays matched with
+ * "id = ANY (...)" on the primary key, the claim walks the pending index in
+ * id order, and the one join (outcomes) is forced to hash its side.
  */
 static void
 xact_begin(const char *activity)
@@ -200,11 +200,15 @@ xact_begin(const char *activity)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	PushActiveSnapshot(GetTransactionSnapshot());
-	(void) set_config_option("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_LOCAL, true, 0, false);
-	(void) set_config_option("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_LOCAL, true, 0, false);
 	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+/* SET LOCAL for one of the planner switches */
+static void
+set_local(const char *name, const char *value)
+{
+	(void) set_config_option(name, value, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
 }
 
 static void
@@ -800,20 +804,16 @@ claim_and_plan(ClaimedRow **rows_out, ZcrmPlanRow **prows_out, ZcrmPlan *plan)
 	 * batch_size rows; a bitmap scan would read and sort every pending row
 	 * first (the whole backlog) whatever the statistics say.
 	 */
-	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_LOCAL, true, 0, false);
-	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_LOCAL, true, 0, false);
-	(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_LOCAL, true, 0, false);
+	set_local("enable_bitmapscan", "off");
+	set_local("enable_seqscan", "off");
+	set_local("enable_sort", "off");
 	args[0] = Int32GetDatum(zcrm_batch_size);
-	ret = SPI_execute_with_args(psprintf("WITH due AS ("
-										 " SELECT id FROM %s"
-										 "  WHERE state = 'pending' AND next_attempt_at <= now()"
-										 "  ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)"
-										 " UPDATE %s o SET state = 'sending', attempts = o.attempts + 1,"
+	ret = SPI_execute_with_args(psprintf("UPDATE %s o SET state = 'sending', attempts = o.attempts + 1,"
 										 "        next_attempt_at = NULL"
-										 "   FROM due WHERE o.id = due.id"
+										 " WHERE o.id = ANY (ARRAY("
+										 "  SELECT id FROM %s"
+										 "   WHERE state = 'pending' AND next_attempt_at <= now()"
+										 "   ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED))"
 										 " RETURNING o.id, o.owner::oid, o.server::text, o.module,"
 										 "           o.record_id, o.field, o.value::text, o.over_write,"
 										 "           o.attempts",
@@ -1283,6 +1283,8 @@ record_outcomes(ClaimedRow *rows, ZcrmPlanRow *prows, int nrows, RowOutcome *out
 	MemoryContextSwitchTo(old);
 
 	xact_begin("massupdate: recording outcomes");
+	set_local("enable_nestloop", "off");
+	set_local("enable_mergejoin", "off");
 	if (n > 0)
 	{
 		args[0] = int8_array(ids, n);
@@ -1298,7 +1300,7 @@ record_outcomes(ClaimedRow *rows, ZcrmPlanRow *prows, int nrows, RowOutcome *out
 											 " code = u.code, message = u.message, details = u.details::jsonb"
 											 " FROM unnest($1, $2, $3, $4, $5, $6)"
 											 "   AS u(id, state, code, message, details, delay)"
-											 " WHERE o.id = u.id AND o.state = 'sending'",
+											 " WHERE o.id = ANY ($1) AND o.id = u.id AND o.state = 'sending'",
 											 qual("zcrm_outbox")),
 									6, argtypes, args, NULL, false, 0);
 		if (ret != SPI_OK_UPDATE)
@@ -1345,11 +1347,11 @@ delete_old_rows(void)
 		uint64		deleted;
 
 		xact_begin("massupdate: deleting old outbox rows");
-		ret = SPI_execute_with_args(psprintf("DELETE FROM %s WHERE id IN ("
+		ret = SPI_execute_with_args(psprintf("DELETE FROM %s WHERE id = ANY (ARRAY("
 											 " SELECT id FROM %s"
 											 "  WHERE (state = 'sent' AND sent_at < now() - $1 * interval '1 second')"
 											 "     OR (state = 'superseded' AND queued_at < now() - $1 * interval '1 second')"
-											 "  LIMIT %d)",
+											 "  LIMIT %d))",
 											 qual("zcrm_outbox"), qual("zcrm_outbox"), RETENTION_BATCH),
 									1, argtypes, args, NULL, false, 0);
 		if (ret != SPI_OK_DELETE)
@@ -1453,7 +1455,7 @@ zcrm_worker_main(Datum main_arg)
 
 	for (;;)
 	{
-		long		sleep_ms = zcrm_naptime_ms;
+		volatile long sleep_ms = zcrm_naptime_ms;
 
 		CHECK_FOR_INTERRUPTS();
 		reload_if_asked();
