@@ -45,6 +45,7 @@
 
 #include "client.h"
 #include "codec.h"
+#include "extension.h"
 #include "settings.h"
 #include "sqlerr.h"
 #include "wake.h"
@@ -59,14 +60,6 @@ PG_FUNCTION_INFO_V1(zcrm_job_wait);
 /* a zcrm_job_wait timeout above this (100 years) means none */
 #define JOB_WAIT_MAX_TIMEOUT_MS (100 * 365.25 * SECS_PER_DAY * 1000.0)
 
-/* The extension owner's identity, entered for the writes to zcrm_jobs. */
-typedef struct OwnerScope
-{
-	Oid			save_userid;
-	int			save_sec;
-	int			save_nestlevel;
-	char	   *jobs;			/* schema-qualified, quoted table name */
-} OwnerScope;
 
 /* A job row as far as the polling code needs it. */
 typedef struct JobRow
@@ -78,60 +71,28 @@ typedef struct JobRow
 	char	   *status;
 } JobRow;
 
-static void
-owner_scope_enter(OwnerScope *s)
+/* zcrm_jobs, schema-qualified, for the statements run in an owner scope */
+static char *
+jobs_table(ZcrmOwnerScope *s)
 {
-	Oid			extoid = get_extension_oid("massupdate", false);
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tup;
-	Oid			owner;
-	Oid			nsp;
-
-	rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(extoid));
-	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
-	tup = systable_getnext(scan);
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "could not find extension massupdate");
-	owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
-	nsp = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-
-	s->jobs = psprintf("%s.zcrm_jobs", quote_identifier(get_namespace_name(nsp)));
-	s->save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
-	GetUserIdAndSecContext(&s->save_userid, &s->save_sec);
-	SetUserIdAndSecContext(owner, s->save_sec | SECURITY_LOCAL_USERID_CHANGE);
-}
-
-static void
-owner_scope_exit(OwnerScope *s)
-{
-	SetUserIdAndSecContext(s->save_userid, s->save_sec);
-	AtEOXact_GUC(false, s->save_nestlevel);
+	return psprintf("%s.zcrm_jobs", s->schema);
 }
 
 /* Reads a job row (as the extension owner: RLS does not hide it here). */
 static JobRow
 read_job(int64 job_id)
 {
-	OwnerScope	scope;
+	ZcrmOwnerScope scope;
 	JobRow		row = {0};
 	MemoryContext outer = CurrentMemoryContext;
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(job_id)};
 	int			ret;
 
-	owner_scope_enter(&scope);
+	zcrm_owner_scope_enter(&scope);
 	SPI_connect();
 	ret = SPI_execute_with_args(psprintf("SELECT owner::oid, server::text, module, status FROM %s WHERE job_id = $1",
-										 scope.jobs),
+										 jobs_table(&scope)),
 								1, argtypes, args, NULL, true, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
@@ -150,7 +111,7 @@ read_job(int64 job_id)
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
-	owner_scope_exit(&scope);
+	zcrm_owner_scope_exit(&scope);
 	return row;
 }
 
@@ -164,13 +125,13 @@ static Datum
 run_job_sql(const char *sql_fmt, int nargs, Oid *argtypes, Datum *args,
 			const char *nulls)
 {
-	OwnerScope	scope;
+	ZcrmOwnerScope scope;
 	HeapTupleHeader row = NULL;
 	int			ret;
 
-	owner_scope_enter(&scope);
+	zcrm_owner_scope_enter(&scope);
 	SPI_connect();
-	ret = SPI_execute_with_args(psprintf(sql_fmt, scope.jobs),
+	ret = SPI_execute_with_args(psprintf(sql_fmt, jobs_table(&scope)),
 								nargs, argtypes, args, nulls, false, 0);
 	if (ret != SPI_OK_INSERT_RETURNING && ret != SPI_OK_UPDATE_RETURNING &&
 		ret != SPI_OK_SELECT)
@@ -178,7 +139,7 @@ run_job_sql(const char *sql_fmt, int nargs, Oid *argtypes, Datum *args,
 	if (SPI_processed > 0)
 		row = SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
 	SPI_finish();
-	owner_scope_exit(&scope);
+	zcrm_owner_scope_exit(&scope);
 	return PointerGetDatum(row);
 }
 
@@ -653,19 +614,19 @@ zcrm_job_wait(PG_FUNCTION_ARGS)
 	check_job_visible(job_id, &row);
 	if (zc_job_status_final(row.status))
 	{
-		OwnerScope	scope;
+		ZcrmOwnerScope scope;
 		Oid			argtypes[1] = {INT8OID};
 		Datum		args[1] = {Int64GetDatum(job_id)};
 		HeapTupleHeader h = NULL;
 
-		owner_scope_enter(&scope);
+		zcrm_owner_scope_enter(&scope);
 		SPI_connect();
-		if (SPI_execute_with_args(psprintf("SELECT * FROM %s WHERE job_id = $1", scope.jobs),
+		if (SPI_execute_with_args(psprintf("SELECT * FROM %s WHERE job_id = $1", jobs_table(&scope)),
 								  1, argtypes, args, NULL, true, 1) == SPI_OK_SELECT &&
 			SPI_processed > 0)
 			h = SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
 		SPI_finish();
-		owner_scope_exit(&scope);
+		zcrm_owner_scope_exit(&scope);
 		if (h != NULL)
 			PG_RETURN_DATUM(PointerGetDatum(h));
 	}
