@@ -46,7 +46,7 @@ SELECT sbx.wait('t75.drained()') AS drained;
 SELECT r ->> 'client_id' AS client_id, (r ->> 'body')::jsonb -> 'data' AS data,
 	   (r ->> 'body')::jsonb -> 'ids' AS ids, r ->> 'status' AS status
   FROM jsonb_array_elements(sbx.get('requests?limit=100') -> 'requests') r
- WHERE r ->> 'method' = 'POST' ORDER BY 2::text;
+ WHERE r ->> 'method' = 'POST' ORDER BY 1, ((r ->> 'body')::jsonb -> 'data')::text;
 
 -- each sees only its own rows (and the summary of them)
 SET ROLE t75_alice;
