@@ -35,6 +35,7 @@
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
+#include "foreign/foreign.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -130,12 +131,16 @@ bad_id(const char *shown, const char *column, Relation rel)
 			 errmsg("invalid Zoho record id \"%s\" in column \"%s\" of table \"%s\"",
 					shown, column, RelationGetRelationName(rel)),
 			 errdetail("Zoho record ids are positive 64-bit integers."),
-			 errhint("Fix the value, or set the column to NULL for rows that have no CRM record yet.")));
+			 errhint("Fix the value, or set the column to NULL for rows that have no CRM record yet."),
+			 errhidestmt(true)));
 }
 
-/* The record id of a non-NULL id column value; 22023 when it is not one. */
-static int64
-record_id_from_datum(Datum d, const CaptureConfig *cfg, Relation rel)
+/*
+ * The record id of a non-NULL id column value.  Returns false when the value
+ * is not a positive 64-bit integer, with *shown set to its text.
+ */
+static bool
+parse_record_id(Datum d, const CaptureConfig *cfg, int64 *out, char **shown)
 {
 	long long	id;
 	char	   *s;
@@ -167,9 +172,11 @@ record_id_from_datum(Datum d, const CaptureConfig *cfg, Relation rel)
 					if (*p == '\0')
 						*dot = '\0';
 				}
+				*shown = s;
 				if (!zc_parse_id(s, &id))
-					bad_id(s, cfg->id_column, rel);
-				return id;
+					return false;
+				*out = id;
+				return true;
 			}
 		default:
 			{
@@ -180,14 +187,53 @@ record_id_from_datum(Datum d, const CaptureConfig *cfg, Relation rel)
 				if (cfg->id_type == BPCHAROID)
 					while (len > 0 && s[len - 1] == ' ')
 						s[--len] = '\0';
+				*shown = s;
 				if (!zc_parse_id(s, &id))
-					bad_id(s, cfg->id_column, rel);
-				return id;
+					return false;
+				*out = id;
+				return true;
 			}
 	}
+	*shown = psprintf("%lld", id);
 	if (id <= 0)
-		bad_id(psprintf("%lld", id), cfg->id_column, rel);
+		return false;
+	*out = id;
+	return true;
+}
+
+/* The record id of a non-NULL id column value; 22023 when it is not one. */
+static int64
+record_id_from_datum(Datum d, const CaptureConfig *cfg, Relation rel)
+{
+	int64		id;
+	char	   *shown;
+
+	if (!parse_record_id(d, cfg, &id, &shown))
+		bad_id(shown, cfg->id_column, rel);
 	return id;
+}
+
+/*
+ * Whether two non-NULL id column values name the same record: equal ids,
+ * or (neither being an id) the same text.  Never raises: an UPDATE that
+ * replaces a bad id, or leaves one alone without changing a mapped column,
+ * must not fail on it.
+ */
+static bool
+same_record(Datum a, Datum b, const CaptureConfig *cfg)
+{
+	int64		ida;
+	int64		idb;
+	char	   *sa;
+	char	   *sb;
+	bool		oka = parse_record_id(a, cfg, &ida, &sa);
+	bool		okb = parse_record_id(b, cfg, &idb, &sb);
+
+	if (oka && okb)
+		return ida == idb;
+	if (!oka && !okb)
+		return strcmp(sa, sb) == 0;
+	return false;
 }
 
 /* ---------------------------------------------------------------------
@@ -318,8 +364,19 @@ config_from_trigger(Trigger *tg, Relation rel, CaptureConfig *cfg)
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("id column \"%s\" of captured table \"%s\" does not exist",
 						cfg->id_column, RelationGetRelationName(rel)),
-				 errhint("Run zcrm_capture_table again with the table's current column names.")));
+				 errhint("Run zcrm_capture_table again with the table's current column names."),
+				 errhidestmt(true)));
 	cfg->id_type = getBaseType(TupleDescAttr(desc, cfg->id_attnum - 1)->atttypid);
+	/* the column's type may have changed since zcrm_capture_table */
+	if (!id_type_supported(cfg->id_type))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("id column \"%s\" of captured table \"%s\" has type %s",
+						cfg->id_column, RelationGetRelationName(rel),
+						format_type_be(TupleDescAttr(desc, cfg->id_attnum - 1)->atttypid)),
+				 errdetail("The id column holds Zoho record ids: bigint, numeric or text of digits."),
+				 errhint("Change the column back to one of those types, or remove the capture with zcrm_uncapture_table."),
+				 errhidestmt(true)));
 
 	for (i = 0; i < cfg->ncols; i++)
 	{
@@ -342,7 +399,8 @@ config_from_trigger(Trigger *tg, Relation rel, CaptureConfig *cfg)
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("captured column \"%s\" of table \"%s\" does not exist",
 							col->column, RelationGetRelationName(rel)),
-					 errhint("Run zcrm_capture_table again with the table's current column names.")));
+					 errhint("Run zcrm_capture_table again with the table's current column names."),
+					 errhidestmt(true)));
 		att = TupleDescAttr(desc, col->attnum - 1);
 		col->typid = att->atttypid;
 		col->collation = att->attcollation;
@@ -408,12 +466,18 @@ start_reading(Tuplestorestate *ts)
  * AFTER INSERT (NEW TABLE) or AFTER UPDATE (OLD TABLE, NEW TABLE), FOR EACH
  * STATEMENT, arguments (module, server, id_column, column, field, ...).
  * Rows whose id column is NULL are skipped; an id that is not a positive
- * 64-bit integer fails the statement (22023).  INSERT, and an UPDATE that
- * changes the id, queue every non-NULL mapped column; other UPDATEs queue
- * the mapped columns IS DISTINCT FROM their old value, NULL as JSON null.
- * Only when something is queued: the calling role needs USAGE on the
- * server and a user mapping (42501, 42704), and the worker must serve this
- * database (55000).
+ * 64-bit integer fails the statement (22023) when the row queues
+ * something.  INSERT, and an UPDATE that changes the id, queue every
+ * non-NULL mapped column; other UPDATEs queue the mapped columns IS
+ * DISTINCT FROM their old value, NULL as JSON null.  Only when something
+ * is queued: the calling role needs USAGE on the server and a user mapping
+ * (42501, 42704), and the worker must serve this database (55000).
+ *
+ * The old and new tables pair up row by row unless a row moved to another
+ * partition was dropped by a BEFORE INSERT trigger of its new partition:
+ * then the old table holds more rows and the pairs are unknown, so every
+ * row of the new table queues every mapped column (NULL as JSON null),
+ * which leaves the CRM as the table is.
  */
 Datum
 zcrm_capture_trigger(PG_FUNCTION_ARGS)
@@ -424,6 +488,7 @@ zcrm_capture_trigger(PG_FUNCTION_ARGS)
 	CaptureConfig cfg;
 	TupleDesc	desc;
 	ZcrmOutboxInserter *ins = NULL;
+	bool		paired;
 	TupleTableSlot *newslot;
 	TupleTableSlot *oldslot = NULL;
 	MemoryContext rowcxt;
@@ -447,6 +512,8 @@ zcrm_capture_trigger(PG_FUNCTION_ARGS)
 
 	if (tuplestore_tuple_count(td->tg_newtable) == 0)
 		return PointerGetDatum(NULL);
+	paired = is_update &&
+		tuplestore_tuple_count(td->tg_oldtable) == tuplestore_tuple_count(td->tg_newtable);
 
 	config_from_trigger(td->tg_trigger, rel, &cfg);
 	desc = RelationGetDescr(rel);
@@ -454,7 +521,7 @@ zcrm_capture_trigger(PG_FUNCTION_ARGS)
 
 	newslot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 	start_reading(td->tg_newtable);
-	if (is_update)
+	if (paired)
 	{
 		oldslot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 		start_reading(td->tg_oldtable);
@@ -466,11 +533,12 @@ zcrm_capture_trigger(PG_FUNCTION_ARGS)
 	{
 		bool		id_null;
 		Datum		id_datum;
-		int64		record_id;
-		bool		all_columns = true;
+		int64		record_id = 0;
+		bool		have_id = false;
+		bool		only_changes = false;
 		int			i;
 
-		if (is_update &&
+		if (paired &&
 			!tuplestore_gettupleslot(td->tg_oldtable, true, false, oldslot))
 			elog(ERROR, "transition tables of table \"%s\" do not pair up",
 				 RelationGetRelationName(rel));
@@ -481,17 +549,14 @@ zcrm_capture_trigger(PG_FUNCTION_ARGS)
 
 		MemoryContextReset(rowcxt);
 		oldcxt = MemoryContextSwitchTo(rowcxt);
-		record_id = record_id_from_datum(id_datum, &cfg, rel);
 
-		if (is_update)
+		if (paired)
 		{
 			bool		old_id_null;
 			Datum		old_id = slot_getattr(oldslot, cfg.id_attnum, &old_id_null);
 
 			/* the same record when the id stayed, then only changes count */
-			if (!old_id_null &&
-				record_id_from_datum(old_id, &cfg, rel) == record_id)
-				all_columns = false;
+			only_changes = !old_id_null && same_record(old_id, id_datum, &cfg);
 		}
 
 		for (i = 0; i < cfg.ncols; i++)
@@ -500,7 +565,11 @@ zcrm_capture_trigger(PG_FUNCTION_ARGS)
 			bool		isnull;
 			Datum		d = slot_getattr(newslot, col->attnum, &isnull);
 
-			if (all_columns)
+			if (is_update && !paired)
+			{
+				/* pairs unknown: every mapped column, NULL included */
+			}
+			else if (!only_changes)
 			{
 				if (isnull)
 					continue;
@@ -516,12 +585,29 @@ zcrm_capture_trigger(PG_FUNCTION_ARGS)
 					continue;
 			}
 
+			/* the id is checked only for rows that queue something */
+			if (!have_id)
+			{
+				record_id = record_id_from_datum(id_datum, &cfg, rel);
+				have_id = true;
+			}
+
 			/* the first change: may this role queue at all? */
 			if (ins == NULL)
 			{
 				ZcrmServer *srv;
 
 				MemoryContextSwitchTo(oldcxt);
+				/* a temporary table is writable in a read-only transaction */
+				PreventCommandIfReadOnly("zcrm_capture_trigger()");
+				/* the server's name was stored by zcrm_capture_table */
+				if (GetForeignServerByName(cfg.server, true) == NULL)
+					ereport(ERROR,
+							(errcode(ERRCODE_UNDEFINED_OBJECT),
+							 errmsg("server \"%s\" of captured table \"%s\" does not exist",
+									cfg.server, RelationGetRelationName(rel)),
+							 errhint("Run zcrm_capture_table again to name the current server, or remove the capture with zcrm_uncapture_table."),
+							 errhidestmt(true)));
 				srv = zcrm_outbox_prepare_queue(cfg.server, GetUserId());
 				ins = zcrm_outbox_inserter_begin(GetUserId(), srv->servername,
 												 cfg.module);

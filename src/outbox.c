@@ -359,6 +359,8 @@ zcrm_enqueue(PG_FUNCTION_ARGS)
 				 errmsg("over_write must not be NULL"),
 				 errhidestmt(true)));
 	over_write = PG_GETARG_BOOL(3);
+	/* the rows go in below the executor, which would check this */
+	PreventCommandIfReadOnly("zcrm_enqueue()");
 
 	names = palloc(sizeof(Datum) * JB_ROOT_COUNT(fields));
 	values = palloc(sizeof(Datum) * JB_ROOT_COUNT(fields));
@@ -397,8 +399,10 @@ zcrm_enqueue(PG_FUNCTION_ARGS)
  * Requeues failed outbox rows: those of "ids" (NULL: every failed row) whose
  * owner the calling role is a member of; other ids are ignored.  A row goes
  * back to pending with attempts reset and is due at once, unless a newer
- * unsent row of the same record and field exists, in which case it becomes
- * superseded instead (DESIGN 8.10).  Returns the number of rows requeued.
+ * row of the same record and field exists (in any state: a newer value that
+ * was sent must not be overwritten by an older one), in which case it
+ * becomes superseded instead (DESIGN 8.10).  Returns the number of rows
+ * requeued.
  */
 Datum
 zcrm_outbox_retry(PG_FUNCTION_ARGS)
@@ -449,7 +453,6 @@ zcrm_outbox_retry(PG_FUNCTION_ARGS)
 											 "  SELECT c.id FROM cand c"
 											 "   WHERE EXISTS (SELECT 1 FROM %s.zcrm_outbox n"
 											 "                  WHERE n.record_id = c.record_id"
-											 "                    AND n.state IN ('pending', 'sending', 'failed')"
 											 "                    AND n.field = c.field AND n.module = c.module"
 											 "                    AND n.server = c.server AND n.id > c.id)),"
 											 " sup AS ("

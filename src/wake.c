@@ -8,9 +8,11 @@
  * transaction callback (once per backend, as pg_net does); the call sets a
  * flag, and at XACT_EVENT_COMMIT the callback sets the worker's latch.  An
  * aborted transaction only clears the flag: its rows never existed, so the
- * worker has nothing to do and is not disturbed.  A savepoint rolled back
- * inside a committed transaction may wake the worker for nothing, which is
- * harmless.
+ * worker has nothing to do and is not disturbed.  The flag is the lowest
+ * (sub)transaction nesting level that queued work still alive: a released
+ * savepoint hands its work to its parent, a savepoint rolled back drops
+ * what it and its children queued, so a committed transaction whose only
+ * queued work was rolled back to a savepoint wakes nobody either.
  *
  * The worker's latch lives in a small struct in shared memory, set by the
  * worker when it is connected and cleared when it exits.  The same struct
@@ -48,7 +50,7 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 /* backend-local state */
 static bool xact_callback_registered = false;
-static bool wake_at_commit = false;
+static int	wake_level = 0;		/* 0: nothing to wake for */
 static int	database_checked = 0;	/* 0 unknown, 1 ok, -1 other database */
 
 static void
@@ -142,9 +144,9 @@ zcrm_wake_xact_callback(XactEvent event, void *arg)
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:
-			if (wake_at_commit)
+			if (wake_level > 0)
 			{
-				wake_at_commit = false;
+				wake_level = 0;
 				wake_worker_now();
 			}
 			break;
@@ -152,7 +154,30 @@ zcrm_wake_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
 			/* prepared work is found by the worker's fallback poll */
-			wake_at_commit = false;
+			wake_level = 0;
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+zcrm_wake_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						   SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+
+	switch (event)
+	{
+		case SUBXACT_EVENT_COMMIT_SUB:
+			/* the parent now owns what this savepoint queued */
+			if (wake_level >= level)
+				wake_level = level - 1;
+			break;
+		case SUBXACT_EVENT_ABORT_SUB:
+			/* what this savepoint (and its children) queued is gone */
+			if (wake_level >= level)
+				wake_level = 0;
 			break;
 		default:
 			break;
@@ -195,7 +220,9 @@ zcrm_wake_worker_at_commit(void)
 	if (!xact_callback_registered)
 	{
 		RegisterXactCallback(zcrm_wake_xact_callback, NULL);
+		RegisterSubXactCallback(zcrm_wake_subxact_callback, NULL);
 		xact_callback_registered = true;
 	}
-	wake_at_commit = true;
+	if (wake_level == 0 || GetCurrentTransactionNestLevel() < wake_level)
+		wake_level = GetCurrentTransactionNestLevel();
 }
