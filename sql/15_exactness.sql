@@ -103,3 +103,7 @@ SELECT (sbx.get('stats') ->> 'requests_total')::int - :before AS requests_made;
 
 DROP FUNCTION last_bodies(int);
 DROP SERVER zoho CASCADE;
+
+-- char(n) is sent without its padding, money as its amount (no currency symbol)
+SELECT zcrm_value('ab'::char(5)) AS bpchar, zcrm_value(ARRAY['x'::char(3)]) AS bpchar_array,
+       zcrm_value('1234.50'::money) AS money;

@@ -181,6 +181,22 @@ value_json(StringInfo buf, Datum v, Oid typid)
 		case JSONOID:
 			appendStringInfoString(buf, TextDatumGetCString(v));
 			return;
+		case BPCHAROID:
+			{
+				/* char(n) pads with spaces that are not part of the value */
+				char	   *str = TextDatumGetCString(v);
+				int			len = strlen(str);
+
+				while (len > 0 && str[len - 1] == ' ')
+					str[--len] = '\0';
+				escape_json(buf, str);
+				return;
+			}
+		case CASHOID:
+			/* money's text has a currency symbol: send the amount */
+			v = DirectFunctionCall1(cash_numeric, v);
+			base = NUMERICOID;
+			break;
 		default:
 			if (type_is_array(base))
 			{
