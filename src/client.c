@@ -331,169 +331,386 @@ handle_done(CallState *states, int ncalls, CallState *cs, int flags)
 	finish(cs, req->result == ZCRM_HTTP_TIMEOUT ? ZCRM_TIMEOUT : ZCRM_NETWORK_ERROR);
 }
 
+struct ZcrmClientBatch
+{
+	ZcrmCall   *calls;
+	int			ncalls;
+	CallState  *states;
+	MapState   *maps;
+	int			limit;			/* current cap, 0..limit_max */
+	int			limit_max;		/* max_in_flight and the servers' max_concurrency */
+	int			flags;
+	MemoryContext cxt;			/* the batch's, results included */
+	ZcrmHttp   *h;
+	bool		released;		/* transfers freed, secrets wiped */
+	bool		done;
+	bool		latch_consumed;
+	struct BatchGuard *guard;
+};
+
+/*
+ * Outlives the batch in its context: the reset callback must not touch a
+ * batch that zcrm_client_finish already freed.
+ */
+typedef struct BatchGuard
+{
+	MemoryContextCallback cb;
+	ZcrmClientBatch *batch;
+} BatchGuard;
+
+/* Abort and free the transfers, wipe the secrets; idempotent, never raises. */
+static void
+batch_release(ZcrmClientBatch *b)
+{
+	int			i;
+
+	if (b->released)
+		return;
+	b->released = true;
+	zcrm_http_destroy(b->h);
+
+	/*
+	 * A wake-up meant for our caller (the worker's latch) must survive our
+	 * own waiting.
+	 */
+	if (b->latch_consumed)
+		SetLatch(MyLatch);
+	for (i = 0; i < b->ncalls; i++)
+	{
+		CallState  *cs = &b->states[i];
+
+		if (cs->authorization)
+			explicit_bzero(cs->authorization, strlen(cs->authorization));
+		if (cs->token_used)
+			explicit_bzero(cs->token_used, strlen(cs->token_used));
+		if (cs->stale_token)
+			explicit_bzero(cs->stale_token, strlen(cs->stale_token));
+	}
+}
+
+static void
+batch_reset_cb(void *arg)
+{
+	BatchGuard *g = (BatchGuard *) arg;
+
+	if (g->batch)
+		batch_release(g->batch);
+	g->batch = NULL;
+}
+
+/*
+ * Starts every due waiting call while there is room; returns the numbers
+ * running and waiting, and the earliest due time of a waiting call.
+ */
+static void
+start_due(ZcrmClientBatch *b, int *running_out, int *waiting_out, TimestampTz *next_due_out)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz next_due = 0;
+	int			running = 0;
+	int			waiting = 0;
+	int			i;
+
+	for (i = 0; i < b->ncalls; i++)
+		if (b->states[i].phase == CALL_RUNNING)
+			running++;
+	for (i = 0; i < b->ncalls; i++)
+	{
+		CallState  *cs = &b->states[i];
+
+		if (cs->phase != CALL_WAITING)
+			continue;
+		if (cs->due <= now && running < b->limit)
+		{
+			if (start_call(b->h, b->states, b->ncalls, cs, b->flags))
+				running++;
+			continue;
+		}
+		waiting++;
+		if (next_due == 0 || cs->due < next_due)
+			next_due = cs->due;
+	}
+	*running_out = running;
+	*waiting_out = waiting;
+	*next_due_out = next_due;
+}
+
+/* Releases the batch and raises 57014 (or whatever the interrupt raises). */
+static void
+batch_interrupted(ZcrmClientBatch *b)
+{
+	batch_release(b);
+	CHECK_FOR_INTERRUPTS();
+	ereport(ERROR,
+			(errcode(ERRCODE_QUERY_CANCELED),
+			 errmsg("canceling calls to Zoho due to an interrupt"),
+			 errhidestmt(true)));
+}
+
+ZcrmClientBatch *
+zcrm_client_start(ZcrmCall *calls, int ncalls, int max_in_flight, int flags)
+{
+	ZcrmClientBatch *b;
+	int			limit = max_in_flight > 0 ? max_in_flight : INT_MAX;
+	int			i;
+
+	b = palloc0(sizeof(ZcrmClientBatch));
+	b->calls = calls;
+	b->ncalls = Max(ncalls, 0);
+	b->flags = flags;
+	b->cxt = CurrentMemoryContext;
+	b->states = palloc0(sizeof(CallState) * (b->ncalls > 0 ? b->ncalls : 1));
+	b->maps = palloc0(sizeof(MapState) * (b->ncalls > 0 ? b->ncalls : 1));
+	if (b->ncalls == 0)
+	{
+		b->released = true;
+		b->done = true;
+		return b;
+	}
+	{
+		int			nmaps = 0;
+
+		for (i = 0; i < ncalls; i++)
+		{
+			ZcrmCall   *call = &calls[i];
+			CallState  *cs = &b->states[i];
+
+			call->outcome = ZCRM_NETWORK_ERROR;
+			call->http_status = 0;
+			call->response = NULL;
+			call->attempts = 0;
+			call->errmsg[0] = '\0';
+			call->credits_remaining = NULL;
+
+			cs->call = call;
+			cs->phase = CALL_WAITING;
+			cs->max_retries = call->max_retries >= 0 ? call->max_retries :
+				call->server->max_retries;
+			cs->ms = map_state_for(b->maps, &nmaps, call, flags);
+			limit = Min(limit, call->server->max_concurrency);
+		}
+	}
+	b->limit = b->limit_max = Max(limit, 1);
+
+	/* from here on the transfers are freed with the context at the latest */
+	b->guard = palloc0(sizeof(BatchGuard));
+	b->guard->batch = b;
+	b->guard->cb.func = batch_reset_cb;
+	b->guard->cb.arg = b->guard;
+	MemoryContextRegisterResetCallback(b->cxt, &b->guard->cb);
+	b->h = zcrm_http_create();
+
+	PG_TRY();
+	{
+		int			running;
+		int			waiting;
+		TimestampTz next_due;
+
+		if (zcrm_http_interrupted())
+			batch_interrupted(b);
+		CHECK_FOR_INTERRUPTS();
+		if (!(flags & ZCRM_START_IDLE))
+		{
+			start_due(b, &running, &waiting, &next_due);
+			if (running == 0 && waiting == 0)
+				b->done = true;
+		}
+	}
+	PG_CATCH();
+	{
+		batch_release(b);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	return b;
+}
+
+/*
+ * One turn: take the answers that arrived, refill the free slots, and wait
+ * at most timeout_ms for more.  On an ERROR the caller releases the batch
+ * (zcrm_client_run in PG_FINALLY; otherwise the context reset does).
+ */
+bool
+zcrm_client_poll(ZcrmClientBatch *b, int timeout_ms)
+{
+	MemoryContext old;
+	TimestampTz deadline;
+
+	if (b->done)
+		return true;
+	if (b->released)
+		elog(ERROR, "zcrm_client_poll on a released batch");
+	old = MemoryContextSwitchTo(b->cxt);
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), Max(timeout_ms, 0));
+	for (;;)
+	{
+		TimestampTz now;
+		TimestampTz next_due;
+		int			running;
+		int			waiting;
+		int			wait_ms;
+		ZcrmHttpRequest *req;
+		long		secs;
+		int			usecs;
+
+		if (zcrm_http_interrupted())
+			batch_interrupted(b);
+		CHECK_FOR_INTERRUPTS();
+
+		start_due(b, &running, &waiting, &next_due);
+		if (running == 0 && waiting == 0)
+		{
+			b->done = true;
+			break;
+		}
+
+		now = GetCurrentTimestamp();
+		TimestampDifference(now, deadline, &secs, &usecs);
+		wait_ms = Min(ZCRM_CLIENT_SLICE_MS, (int) (secs * 1000 + usecs / 1000));
+		if (running > 0)
+		{
+			if (waiting > 0 && running < b->limit)
+			{
+				TimestampDifference(now, next_due, &secs, &usecs);
+				wait_ms = Min(wait_ms, (int) (secs * 1000 + usecs / 1000));
+			}
+			/* 0: take what has arrived without waiting */
+			zcrm_http_wait(b->h, timeout_ms > 0 ? Max(wait_ms, 1) : 0);
+		}
+		else
+		{
+			/* only back-offs pending: sleep on the latch, cancel wakes it */
+			TimestampDifference(now, next_due, &secs, &usecs);
+			wait_ms = Min(wait_ms, (int) (secs * 1000 + usecs / 1000));
+			if (wait_ms > 0 &&
+				(WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						   wait_ms, PG_WAIT_EXTENSION) & WL_LATCH_SET))
+			{
+				ResetLatch(MyLatch);
+				b->latch_consumed = true;
+			}
+		}
+
+		while ((req = zcrm_http_next_done(b->h)) != NULL)
+		{
+			if (req->result == ZCRM_HTTP_ABORTED)
+				batch_interrupted(b);
+			handle_done(b->states, b->ncalls, (CallState *) req->arg, b->flags);
+		}
+
+		if (GetCurrentTimestamp() >= deadline)
+		{
+			/*
+			 * Refill the slots the answers just freed and get the new
+			 * transfers under way (connect, then send) before returning: a
+			 * caller that polls between other work would otherwise leave
+			 * each new call a whole poll interval per step.  Answers that
+			 * arrive meanwhile are taken at the next poll.
+			 */
+			start_due(b, &running, &waiting, &next_due);
+			if (running == 0 && waiting == 0)
+				b->done = true;
+			else if (running > 0)
+			{
+				zcrm_http_wait(b->h, 0);
+				zcrm_http_wait(b->h, 0);
+			}
+			break;
+		}
+	}
+	MemoryContextSwitchTo(old);
+	return b->done;
+}
+
+int
+zcrm_client_in_flight(ZcrmClientBatch *b)
+{
+	int			n = 0;
+	int			i;
+
+	if (b->released)
+		return 0;
+	for (i = 0; i < b->ncalls; i++)
+		if (b->states[i].phase == CALL_RUNNING)
+			n++;
+	return n;
+}
+
+int
+zcrm_client_unfinished(ZcrmClientBatch *b)
+{
+	int			n = 0;
+	int			i;
+
+	if (b->done || b->released)
+		return 0;
+	for (i = 0; i < b->ncalls; i++)
+		if (b->states[i].phase != CALL_DONE)
+			n++;
+	return n;
+}
+
+void
+zcrm_client_set_limit(ZcrmClientBatch *b, int max_in_flight)
+{
+	b->limit = Max(0, Min(max_in_flight, b->limit_max));
+}
+
+bool
+zcrm_client_call_done(ZcrmClientBatch *b, int i)
+{
+	Assert(i >= 0 && i < b->ncalls);
+	return b->states[i].phase == CALL_DONE;
+}
+
+void
+zcrm_client_abort(ZcrmClientBatch *b)
+{
+	if (b != NULL)
+		batch_release(b);
+}
+
+void
+zcrm_client_finish(ZcrmClientBatch *b)
+{
+	int			i;
+
+	if (b == NULL)
+		return;
+	batch_release(b);
+	if (b->guard)
+		b->guard->batch = NULL;
+	for (i = 0; i < b->ncalls; i++)
+	{
+		wipe(b->states[i].authorization);
+		wipe(b->states[i].token_used);
+		wipe(b->states[i].stale_token);
+		if (b->states[i].url)
+			pfree(b->states[i].url);
+	}
+	pfree(b->states);
+	pfree(b->maps);
+	pfree(b);
+}
+
 void
 zcrm_client_run(ZcrmCall *calls, int ncalls, int max_in_flight, int flags)
 {
-	CallState  *states;
-	MapState   *maps;
-	int			nmaps = 0;
-	int			limit = max_in_flight > 0 ? max_in_flight : INT_MAX;
-	ZcrmHttp   *volatile h = NULL;
-	volatile bool interrupted = false;
-	volatile bool latch_consumed = false;
-	int			i;
+	ZcrmClientBatch *volatile b = NULL;
 
 	if (ncalls <= 0)
 		return;
 
-	states = palloc0(sizeof(CallState) * ncalls);
-	maps = palloc0(sizeof(MapState) * ncalls);
-	for (i = 0; i < ncalls; i++)
-	{
-		ZcrmCall   *call = &calls[i];
-		CallState  *cs = &states[i];
-
-		call->outcome = ZCRM_NETWORK_ERROR;
-		call->http_status = 0;
-		call->response = NULL;
-		call->attempts = 0;
-		call->errmsg[0] = '\0';
-		call->credits_remaining = NULL;
-
-		cs->call = call;
-		cs->phase = CALL_WAITING;
-		cs->max_retries = call->max_retries >= 0 ? call->max_retries :
-			call->server->max_retries;
-		cs->ms = map_state_for(maps, &nmaps, call, flags);
-		limit = Min(limit, call->server->max_concurrency);
-	}
-	limit = Max(limit, 1);
-
 	PG_TRY();
 	{
-		h = zcrm_http_create();
-		for (;;)
-		{
-			TimestampTz now = GetCurrentTimestamp();
-			TimestampTz next_due = 0;
-			int			running = 0;
-			int			waiting = 0;
-			ZcrmHttpRequest *req;
-
-			if (zcrm_http_interrupted())
-			{
-				interrupted = true;
-				break;
-			}
-			CHECK_FOR_INTERRUPTS();
-
-			for (i = 0; i < ncalls; i++)
-				if (states[i].phase == CALL_RUNNING)
-					running++;
-			for (i = 0; i < ncalls; i++)
-			{
-				CallState  *cs = &states[i];
-
-				if (cs->phase != CALL_WAITING)
-					continue;
-				if (cs->due <= now && running < limit)
-				{
-					if (start_call(h, states, ncalls, cs, flags))
-						running++;
-					continue;
-				}
-				waiting++;
-				if (next_due == 0 || cs->due < next_due)
-					next_due = cs->due;
-			}
-
-			if (running == 0 && waiting == 0)
-				break;
-
-			if (running > 0)
-			{
-				int			wait_ms = ZCRM_CLIENT_SLICE_MS;
-
-				if (waiting > 0 && running < limit)
-				{
-					long		secs;
-					int			usecs;
-
-					TimestampDifference(now, next_due, &secs, &usecs);
-					wait_ms = Min(wait_ms, (int) (secs * 1000 + usecs / 1000));
-				}
-				zcrm_http_wait(h, Max(wait_ms, 1));
-			}
-			else
-			{
-				/* only back-offs pending: sleep on the latch, cancel wakes it */
-				long		secs;
-				int			usecs;
-				int			wait_ms;
-
-				TimestampDifference(now, next_due, &secs, &usecs);
-				wait_ms = Min(ZCRM_CLIENT_SLICE_MS, (int) (secs * 1000 + usecs / 1000));
-				if (wait_ms > 0 &&
-					(WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							   wait_ms, PG_WAIT_EXTENSION) & WL_LATCH_SET))
-				{
-					ResetLatch(MyLatch);
-					latch_consumed = true;
-				}
-			}
-
-			while ((req = zcrm_http_next_done(h)) != NULL)
-			{
-				if (req->result == ZCRM_HTTP_ABORTED)
-				{
-					interrupted = true;
-					break;
-				}
-				handle_done(states, ncalls, (CallState *) req->arg, flags);
-			}
-			if (interrupted)
-				break;
-		}
+		b = zcrm_client_start(calls, ncalls, max_in_flight, flags);
+		while (!zcrm_client_poll(b, ZCRM_CLIENT_SLICE_MS))
+			;
 	}
 	PG_FINALLY();
 	{
-		zcrm_http_destroy(h);
-
-		/*
-		 * A wake-up meant for our caller (the worker's latch) must survive
-		 * our own waiting.
-		 */
-		if (latch_consumed)
-			SetLatch(MyLatch);
-		for (i = 0; i < ncalls; i++)
-		{
-			if (states[i].authorization)
-				explicit_bzero(states[i].authorization, strlen(states[i].authorization));
-			if (states[i].token_used)
-				explicit_bzero(states[i].token_used, strlen(states[i].token_used));
-			if (states[i].stale_token)
-				explicit_bzero(states[i].stale_token, strlen(states[i].stale_token));
-		}
+		zcrm_client_abort(b);
 	}
 	PG_END_TRY();
-
-	if (interrupted)
-	{
-		CHECK_FOR_INTERRUPTS();
-		ereport(ERROR,
-				(errcode(ERRCODE_QUERY_CANCELED),
-				 errmsg("canceling calls to Zoho due to an interrupt"),
-				 errhidestmt(true)));
-	}
-
-	for (i = 0; i < ncalls; i++)
-	{
-		wipe(states[i].authorization);
-		wipe(states[i].token_used);
-		wipe(states[i].stale_token);
-		if (states[i].url)
-			pfree(states[i].url);
-	}
-	pfree(states);
-	pfree(maps);
+	zcrm_client_finish(b);
 }

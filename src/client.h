@@ -64,6 +64,7 @@ typedef struct ZcrmCall
 } ZcrmCall;
 
 #define ZCRM_NO_RAISE 0x01	/* worker: token problems become ZCRM_TOKEN_ERROR instead of ERROR */
+#define ZCRM_START_IDLE 0x02	/* zcrm_client_start: start no call yet (the first poll does) */
 
 /*
  * Runs the calls over CRM URL {api_domain}/crm/{api_version}/{module}/actions/mass_update[?query],
@@ -75,5 +76,40 @@ typedef struct ZcrmCall
  * Token refusal raises 28000 unless ZCRM_NO_RAISE.
  */
 extern void zcrm_client_run(ZcrmCall *calls, int ncalls, int max_in_flight, int flags);
+
+/*
+ * The same calls without blocking (zcrm_client_run is start, poll until
+ * done, finish).  zcrm_client_start looks up the mappings and starts the
+ * first calls; zcrm_client_poll drives the transfers, waiting at most
+ * timeout_ms (0: just take what has arrived and refill free slots), and
+ * returns true once every call has its outcome.  Either raises as
+ * zcrm_client_run does (57014 on an interrupt, 28000 without
+ * ZCRM_NO_RAISE); the calls' outs are final only after a true poll.
+ *
+ * The batch lives in the memory context current at zcrm_client_start,
+ * which must outlive it; results are allocated there too.  Its transfers
+ * are aborted and freed by zcrm_client_finish, by zcrm_client_abort
+ * (never raises: for error paths), and in any case when that context is
+ * reset or deleted, so an ERROR between two polls leaks nothing.  No
+ * transaction is needed between start and finish.
+ */
+typedef struct ZcrmClientBatch ZcrmClientBatch;
+
+extern ZcrmClientBatch *zcrm_client_start(ZcrmCall *calls, int ncalls, int max_in_flight, int flags);
+extern bool zcrm_client_poll(ZcrmClientBatch *batch, int timeout_ms);
+/* calls started and not yet ended */
+extern int	zcrm_client_in_flight(ZcrmClientBatch *batch);
+/* calls without their final outcome yet (in flight or waiting to start) */
+extern int	zcrm_client_unfinished(ZcrmClientBatch *batch);
+/*
+ * Changes the batch's cap on calls in flight (never above the servers'
+ * max_concurrency; 0: start none for now).  Calls already in flight go on.
+ * Lets a caller share one cap between two batches.
+ */
+extern void zcrm_client_set_limit(ZcrmClientBatch *batch, int max_in_flight);
+/* whether call i of the batch has its final outcome */
+extern bool zcrm_client_call_done(ZcrmClientBatch *batch, int i);
+extern void zcrm_client_finish(ZcrmClientBatch *batch);
+extern void zcrm_client_abort(ZcrmClientBatch *batch);
 
 #endif							/* ZCRM_CLIENT_H */

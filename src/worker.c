@@ -30,6 +30,12 @@
  *	  massupdate.max_attempts), and records every row's outcome in one
  *	  more short transaction: sent, failed (Zoho's code, message and
  *	  details), or pending again with exponential back-off and jitter.
+ *	  Batches overlap (DESIGN 8.11, drain_outbox): while one batch's calls
+ *	  are in flight (zcrm_client_start/poll, driven between statements)
+ *	  the previous batch's outcomes are recorded and the next batch is
+ *	  claimed and planned, leaving out keys with a call in flight; the
+ *	  next batch's calls take the slots the ending one frees, the two
+ *	  together within the limit.
  *	  (3) sent and superseded rows older than massupdate.retention are
  *	  deleted in small batches.
  *
@@ -88,6 +94,12 @@
 #define RETENTION_BATCHES_PER_ROUND	20
 /* how often retention runs at most */
 #define RETENTION_EVERY_MS			60000
+/* longest stretch of overlapping outbox batches before the round goes on */
+#define PIPE_MAX_MS					5000
+/* rows claimed per statement, the calls in flight driven in between */
+#define CLAIM_SLICE					1000
+/* outcomes written per statement, the calls in flight driven in between */
+#define RECORD_SLICE				1000
 /* shortest sleep when something is due but could not be taken (locked) */
 #define MIN_SLEEP_MS				100
 /* pause between checks while waiting for the database */
@@ -117,7 +129,38 @@ typedef struct RowOutcome
 	int64		delay_ms;		/* pending: back-off */
 } RowOutcome;
 
+/*
+ * One batch of the outbox on its way through the pipe: claimed and planned
+ * while the previous batch's calls are in flight, sent, then recorded
+ * while the next batch's calls are in flight.
+ */
+typedef struct Batch
+{
+	MemoryContext cxt;			/* everything below */
+	int			n;				/* rows claimed */
+	ClaimedRow *rows;
+	ZcrmPlanRow *prows;
+	ClaimedRow **sorted;		/* rows by key, newest first within a key */
+	ZcrmPlan	plan;
+	RowOutcome *out;
+	ZcrmCall   *calls;
+	int		   *call_plan;		/* call -> plan call */
+	int			ncalls;
+	ZcrmClientBatch *client;	/* calls in flight, or NULL */
+} Batch;
+
+/*
+ * Where the current step allocates: the round's context, or while a batch
+ * of the outbox is handled that batch's own context (a child of
+ * pipe_cxt), so that each batch's memory goes when it is recorded.
+ */
 static MemoryContext round_cxt = NULL;
+static MemoryContext round_base_cxt = NULL;
+/*
+ * Parent of the contexts of the outbox batches in the pipe.  Reset after
+ * an ERROR, which aborts and frees the transfers of a batch in flight.
+ */
+static MemoryContext pipe_cxt = NULL;
 static char *ext_schema = NULL;		/* quoted, in round_cxt */
 static Oid	recovered_extoid = InvalidOid;
 static TimestampTz last_retention = 0;
@@ -779,9 +822,22 @@ find_claimed_key(ClaimedRow **sorted, int n, const ClaimedRow *key)
  * Claims due rows and works out supersession, in one short transaction.
  * Fills rows/plan; returns the number of rows claimed.
  */
+static void pump(Batch *inflight);
+static bool pump2(Batch *ahead, Batch *b);
+
+/*
+ * Claims due rows and works out supersession, in one short transaction.
+ * Rows of a key that has a call of the batch "inflight" in flight are not
+ * sent now (DESIGN 8.10): older ones are superseded by it, newer ones go
+ * back to pending, due at once, for a round after that call has ended.
+ * Fills b; returns the number of rows claimed.
+ */
 static int
-claim_and_plan(ClaimedRow **rows_out, ZcrmPlanRow **prows_out, ZcrmPlan *plan)
+claim_and_plan(Batch *b, Batch *inflight)
 {
+	ZcrmPlan   *plan = &b->plan;
+	int64	   *deferred = NULL;
+	int			ndeferred = 0;
 	int			ret;
 	int			n;
 	int			i;
@@ -791,8 +847,11 @@ claim_and_plan(ClaimedRow **rows_out, ZcrmPlanRow **prows_out, ZcrmPlan *plan)
 	int64	   *superseded;
 	int			nsuperseded = 0;
 	int64	   *record_ids;
-	Oid			argtypes[1] = {INT4OID};
-	Datum		args[1];
+	int			cap;
+	int			q;
+	int64		max_id = 0;
+	Oid			argtypes[2] = {INT4OID, INT8OID};
+	Datum		args[2];
 	MemoryContext old;
 
 	xact_begin("massupdate: claiming outbox rows");
@@ -807,49 +866,88 @@ claim_and_plan(ClaimedRow **rows_out, ZcrmPlanRow **prows_out, ZcrmPlan *plan)
 	set_local("enable_bitmapscan", "off");
 	set_local("enable_seqscan", "off");
 	set_local("enable_sort", "off");
-	args[0] = Int32GetDatum(zcrm_batch_size);
-	ret = SPI_execute_with_args(psprintf("UPDATE %s o SET state = 'sending', attempts = o.attempts + 1,"
-										 "        next_attempt_at = NULL"
-										 " WHERE o.id = ANY (ARRAY("
-										 "  SELECT id FROM %s"
-										 "   WHERE state = 'pending' AND next_attempt_at <= now()"
-										 "   ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED))"
-										 " RETURNING o.id, o.owner::oid, o.server::text, o.module,"
-										 "           o.record_id, o.field, o.value::text, o.over_write,"
-										 "           o.attempts",
-										 qual("zcrm_outbox"), qual("zcrm_outbox")),
-								1, argtypes, args, NULL, false, 0);
-	if (ret != SPI_OK_UPDATE_RETURNING)
-		elog(ERROR, "claiming outbox rows failed: %s", SPI_result_code_string(ret));
-	n = (int) SPI_processed;
+	/*
+	 * In slices of CLAIM_SLICE rows (in id order, as one claim of
+	 * batch_size would take them), so that the calls in flight are kept
+	 * going in between.
+	 */
+	n = 0;
+	cap = 0;
+	rows = NULL;
+	for (;;)
+	{
+		int			want = Min(CLAIM_SLICE, zcrm_batch_size - n);
+		int			got;
+
+		if (want <= 0)
+			break;
+		args[0] = Int32GetDatum(want);
+		args[1] = Int64GetDatum(max_id);
+		ret = SPI_execute_with_args(psprintf("UPDATE %s o SET state = 'sending', attempts = o.attempts + 1,"
+											 "        next_attempt_at = NULL"
+											 " WHERE o.id = ANY (ARRAY("
+											 "  SELECT id FROM %s"
+											 "   WHERE state = 'pending' AND next_attempt_at <= now() AND id > $2"
+											 "   ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED))"
+											 " RETURNING o.id, o.owner::oid, o.server::text, o.module,"
+											 "           o.record_id, o.field, o.value::text, o.over_write,"
+											 "           o.attempts",
+											 qual("zcrm_outbox"), qual("zcrm_outbox")),
+									2, argtypes, args, NULL, false, 0);
+		if (ret != SPI_OK_UPDATE_RETURNING)
+			elog(ERROR, "claiming outbox rows failed: %s", SPI_result_code_string(ret));
+		got = (int) SPI_processed;
+		if (got == 0)
+			break;
+		claimed_unrecorded = true;
+
+		old = MemoryContextSwitchTo(round_cxt);
+		if (n + got > cap)
+		{
+			cap = Max(n + got, Min(zcrm_batch_size, Max(cap * 2, CLAIM_SLICE)));
+			rows = rows ? repalloc(rows, sizeof(ClaimedRow) * cap) :
+				palloc(sizeof(ClaimedRow) * cap);
+		}
+		for (i = 0; i < got; i++)
+		{
+			HeapTuple	t = SPI_tuptable->vals[i];
+			TupleDesc	d = SPI_tuptable->tupdesc;
+			ClaimedRow *r = &rows[n + i];
+			bool		isnull;
+
+			r->id = spi_int64(t, d, 1, &isnull);
+			r->owner = DatumGetObjectId(SPI_getbinval(t, d, 2, &isnull));
+			r->server = spi_text(t, d, 3);
+			r->module = spi_text(t, d, 4);
+			r->record_id = spi_int64(t, d, 5, &isnull);
+			r->field = spi_text(t, d, 6);
+			r->value = spi_text(t, d, 7);
+			r->over_write = DatumGetBool(SPI_getbinval(t, d, 8, &isnull));
+			r->attempts = DatumGetInt32(SPI_getbinval(t, d, 9, &isnull));
+			if (r->id > max_id)
+				max_id = r->id;
+		}
+		MemoryContextSwitchTo(old);
+		SPI_freetuptable(SPI_tuptable);
+		n += got;
+		pump(inflight);
+		if (got < want)
+			break;
+	}
 	if (n == 0)
 	{
 		xact_end();
+		b->n = 0;
 		return 0;
 	}
-	claimed_unrecorded = true;
 
 	old = MemoryContextSwitchTo(round_cxt);
-	rows = palloc(sizeof(ClaimedRow) * n);
 	prows = palloc0(sizeof(ZcrmPlanRow) * n);
 	sorted = palloc(sizeof(ClaimedRow *) * n);
 	superseded = palloc(sizeof(int64) * n);
 	record_ids = palloc(sizeof(int64) * n);
 	for (i = 0; i < n; i++)
 	{
-		HeapTuple	t = SPI_tuptable->vals[i];
-		TupleDesc	d = SPI_tuptable->tupdesc;
-		bool		isnull;
-
-		rows[i].id = spi_int64(t, d, 1, &isnull);
-		rows[i].owner = DatumGetObjectId(SPI_getbinval(t, d, 2, &isnull));
-		rows[i].server = spi_text(t, d, 3);
-		rows[i].module = spi_text(t, d, 4);
-		rows[i].record_id = spi_int64(t, d, 5, &isnull);
-		rows[i].field = spi_text(t, d, 6);
-		rows[i].value = spi_text(t, d, 7);
-		rows[i].over_write = DatumGetBool(SPI_getbinval(t, d, 8, &isnull));
-		rows[i].attempts = DatumGetInt32(SPI_getbinval(t, d, 9, &isnull));
 		sorted[i] = &rows[i];
 		record_ids[i] = rows[i].record_id;
 
@@ -865,68 +963,103 @@ claim_and_plan(ClaimedRow **rows_out, ZcrmPlanRow **prows_out, ZcrmPlan *plan)
 		prows[i].call = -1;
 	}
 	qsort(sorted, n, sizeof(ClaimedRow *), cmp_claimed_ptr);
+
+	/* keys with a call in flight */
+	if (inflight != NULL && inflight->n > 0)
+	{
+		deferred = palloc(sizeof(int64) * n);
+		for (i = 0; i < n; i++)
+		{
+			int			k = find_claimed_key(inflight->sorted, inflight->n, &rows[i]);
+
+			for (; k >= 0 && k < inflight->n &&
+				 cmp_claimed_key(inflight->sorted[k], &rows[i]) == 0; k++)
+			{
+				if (inflight->prows[inflight->sorted[k] - inflight->rows].state != ZCRM_PLAN_SEND)
+					continue;
+				if (rows[i].id < inflight->sorted[k]->id)
+					prows[i].state = ZCRM_PLAN_SUPERSEDED;
+				else
+				{
+					prows[i].state = ZCRM_PLAN_DEFER;
+					deferred[ndeferred++] = rows[i].id;
+				}
+				break;
+			}
+		}
+	}
 	MemoryContextSwitchTo(old);
+	pump(inflight);
 
 	/*
 	 * Older unsent values of the same keys, which ours make moot: rows in
 	 * back-off (pending, queued before the oldest row we claimed) and failed
 	 * rows.  A failed row newer than ours makes ours moot instead.  Rows
 	 * "sending" are all ours (one worker; a crash's leftovers are requeued
-	 * at start).  Newer pending rows beyond a full batch are not looked
+	 * at start): those of the batch in flight were dealt with above.  Newer pending rows beyond a full batch are not looked
 	 * for: they are sent in a later round, after ours, so the CRM still
 	 * ends with the newest value.
 	 */
+	for (q = 0; q < 2; q++)
 	{
-		Oid			types[2] = {INT8OID, INT8ARRAYOID};
+		Oid			types[2] = {INT8ARRAYOID, INT8OID};
 		Datum		vals[2];
 		int64		min_id = rows[0].id;
 
 		for (i = 1; i < n; i++)
 			if (rows[i].id < min_id)
 				min_id = rows[i].id;
-		vals[0] = Int64GetDatum(min_id);
-		vals[1] = int8_array(record_ids, n);
-		ret = SPI_execute_with_args(psprintf("SELECT id, server::text, module, record_id, field"
-											 " FROM %s WHERE state = 'pending' AND id < $1"
-											 " AND record_id = ANY ($2)"
-											 " UNION ALL "
-											 "SELECT id, server::text, module, record_id, field"
-											 " FROM %s WHERE state = 'failed' AND record_id = ANY ($2)",
-											 qual("zcrm_outbox"), qual("zcrm_outbox")),
-									2, types, vals, NULL, false, 0);
+		vals[0] = int8_array(record_ids, n);
+		vals[1] = Int64GetDatum(min_id);
+		/* two statements, the calls in flight driven in between */
+		if (q == 0)
+			ret = SPI_execute_with_args(psprintf("SELECT id, server::text, module, record_id, field"
+												 " FROM %s WHERE state = 'pending' AND id < $2"
+												 " AND record_id = ANY ($1)",
+												 qual("zcrm_outbox")),
+										2, types, vals, NULL, false, 0);
+		else
+			ret = SPI_execute_with_args(psprintf("SELECT id, server::text, module, record_id, field"
+												 " FROM %s WHERE state = 'failed' AND record_id = ANY ($1)",
+												 qual("zcrm_outbox")),
+										1, types, vals, NULL, false, 0);
 		if (ret != SPI_OK_SELECT)
 			elog(ERROR, "reading unsent rows failed: %s", SPI_result_code_string(ret));
+		old = MemoryContextSwitchTo(round_cxt);
+		if (SPI_processed > 0)
+			superseded = repalloc(superseded, sizeof(int64) * (n + nsuperseded + SPI_processed));
+		for (i = 0; i < (int) SPI_processed; i++)
+		{
+			HeapTuple	t = SPI_tuptable->vals[i];
+			TupleDesc	d = SPI_tuptable->tupdesc;
+			bool		isnull;
+			ClaimedRow	other;
+			int			first;
+
+			other.id = spi_int64(t, d, 1, &isnull);
+			other.server = SPI_getvalue(t, d, 2);
+			other.module = SPI_getvalue(t, d, 3);
+			other.record_id = spi_int64(t, d, 4, &isnull);
+			other.field = SPI_getvalue(t, d, 5);
+			first = find_claimed_key(sorted, n, &other);
+			if (first < 0)
+				continue;
+			if (other.id < sorted[first]->id)
+				superseded[nsuperseded++] = other.id;
+			else
+			{
+				/* every claimed row of this key is moot */
+				int			k;
+
+				for (k = first; k < n && cmp_claimed_key(sorted[k], &other) == 0; k++)
+					prows[sorted[k] - rows].state = ZCRM_PLAN_SUPERSEDED;
+			}
+		}
+		MemoryContextSwitchTo(old);
+		SPI_freetuptable(SPI_tuptable);
+		pump(inflight);
 	}
 	old = MemoryContextSwitchTo(round_cxt);
-	if (SPI_processed > 0)
-		superseded = repalloc(superseded, sizeof(int64) * (n + SPI_processed));
-	for (i = 0; i < (int) SPI_processed; i++)
-	{
-		HeapTuple	t = SPI_tuptable->vals[i];
-		TupleDesc	d = SPI_tuptable->tupdesc;
-		bool		isnull;
-		ClaimedRow	other;
-		int			first;
-
-		other.id = spi_int64(t, d, 1, &isnull);
-		other.server = SPI_getvalue(t, d, 2);
-		other.module = SPI_getvalue(t, d, 3);
-		other.record_id = spi_int64(t, d, 4, &isnull);
-		other.field = SPI_getvalue(t, d, 5);
-		first = find_claimed_key(sorted, n, &other);
-		if (first < 0)
-			continue;
-		if (other.id < sorted[first]->id)
-			superseded[nsuperseded++] = other.id;
-		else
-		{
-			/* every claimed row of this key is moot */
-			int			k;
-
-			for (k = first; k < n && cmp_claimed_key(sorted[k], &other) == 0; k++)
-				prows[sorted[k] - rows].state = ZCRM_PLAN_SUPERSEDED;
-		}
-	}
 
 	if (!zcrm_plan(prows, n, ZOHO_MAX_IDS_PER_CALL, round_alloc, plan))
 		elog(ERROR, "out of memory while planning");
@@ -949,10 +1082,27 @@ claim_and_plan(ClaimedRow **rows_out, ZcrmPlanRow **prows_out, ZcrmPlan *plan)
 		if (ret != SPI_OK_UPDATE)
 			elog(ERROR, "superseding outbox rows failed: %s", SPI_result_code_string(ret));
 	}
+	if (ndeferred > 0)
+	{
+		Oid			types[1] = {INT8ARRAYOID};
+		Datum		vals[1];
+
+		/* not tried this time: the claim's attempt is given back */
+		vals[0] = int8_array(deferred, ndeferred);
+		ret = SPI_execute_with_args(psprintf("UPDATE %s SET state = 'pending', next_attempt_at = now(),"
+											 " attempts = attempts - 1"
+											 " WHERE id = ANY ($1) AND state = 'sending'",
+											 qual("zcrm_outbox")),
+									1, types, vals, NULL, false, 0);
+		if (ret != SPI_OK_UPDATE)
+			elog(ERROR, "deferring outbox rows failed: %s", SPI_result_code_string(ret));
+	}
 	xact_end();
 
-	*rows_out = rows;
-	*prows_out = prows;
+	b->n = n;
+	b->rows = rows;
+	b->prows = prows;
+	b->sorted = sorted;
 	return n;
 }
 
@@ -1108,12 +1258,16 @@ read_call_answer(ZcrmCall *call, ZcrmPlanCall *pc, ClaimedRow *rows,
 }
 
 /*
- * Sends the planned calls and returns each row's outcome (in round_cxt).
- * Rows whose owner may no longer use the server fail without a call.
+ * Builds the planned calls of b, in one short transaction (b->calls,
+ * b->out in round_cxt).  Rows whose owner may no longer use the server
+ * fail without a call.
  */
-static RowOutcome *
-send_calls(ClaimedRow *rows, int nrows, ZcrmPlan *plan)
+static void
+prepare_calls(Batch *b)
 {
+	ClaimedRow *rows = b->rows;
+	int			nrows = b->n;
+	ZcrmPlan   *plan = &b->plan;
 	RowOutcome *out;
 	OwnerCheck *checks;
 	int			nchecks = 0;
@@ -1192,36 +1346,161 @@ send_calls(ClaimedRow *rows, int nrows, ZcrmPlan *plan)
 		calls[ncalls].max_retries = 0;
 		call_plan[ncalls++] = i;
 	}
-
-	if (ncalls > 0)
-	{
-		bool		saw_429 = false;
-
-		if (send_concurrency < 1 || send_concurrency > zcrm_max_concurrency)
-			send_concurrency = zcrm_max_concurrency;
-		InvalidateCatalogSnapshot();
-		zcrm_client_run(calls, ncalls, send_concurrency, ZCRM_NO_RAISE);
-		for (i = 0; i < ncalls; i++)
-		{
-			if (calls[i].outcome == ZCRM_ANSWERED && calls[i].http_status == 429)
-				saw_429 = true;
-			read_call_answer(&calls[i], &plan->calls[call_plan[i]], rows, out);
-		}
-		if (saw_429)
-			send_concurrency = Max(1, send_concurrency / 2);
-		else if (send_concurrency < zcrm_max_concurrency)
-			send_concurrency++;
-	}
+	b->out = out;
+	b->calls = calls;
+	b->call_plan = call_plan;
+	b->ncalls = ncalls;
 	MemoryContextSwitchTo(old);
 	CommitTransactionCommand();
-	return out;
 }
 
-/* Writes every row's outcome in one short transaction. */
+/*
+ * Starts b's calls.  The worker has at most two batches with calls in
+ * flight, the older one ("ahead", whose last calls are ending) and b,
+ * which gets only the slots that "ahead" leaves free, so that the total
+ * stays within send_concurrency <= massupdate.max_concurrency.  The
+ * mappings are looked up in a short transaction; the calls then run while
+ * the worker does other things, driven by pump() and finish_calls().
+ */
 static void
-record_outcomes(ClaimedRow *rows, ZcrmPlanRow *prows, int nrows, RowOutcome *out,
-				ZcrmPlan *plan)
+start_calls(Batch *b, Batch *ahead)
 {
+	MemoryContext old;
+
+	if (b->ncalls == 0)
+		return;
+	if (send_concurrency < 1 || send_concurrency > zcrm_max_concurrency)
+		send_concurrency = zcrm_max_concurrency;
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	pgstat_report_activity(STATE_RUNNING, "massupdate: sending outbox rows");
+	old = MemoryContextSwitchTo(b->cxt);
+	b->client = zcrm_client_start(b->calls, b->ncalls, send_concurrency,
+								  ZCRM_NO_RAISE | ZCRM_START_IDLE);
+	MemoryContextSwitchTo(old);
+	CommitTransactionCommand();
+	/* get the connections going */
+	pump2(ahead, b);
+}
+
+/* Lets the calls of a batch in flight progress: answers in, free slots refilled. */
+static void
+pump(Batch *inflight)
+{
+	if (inflight != NULL && inflight->client != NULL)
+		(void) zcrm_client_poll(inflight->client, 0);
+}
+
+/*
+ * The same for two batches in flight: the older one (ahead) refills its
+ * slots first, the newer one (b) gets what is left of send_concurrency.
+ */
+static bool
+pump2(Batch *ahead, Batch *b)
+{
+	bool		done = true;
+	int			used = 0;
+
+	if (ahead != NULL && ahead->client != NULL)
+	{
+		if (b != NULL && b->client != NULL)
+			zcrm_client_set_limit(ahead->client,
+								  send_concurrency - zcrm_client_in_flight(b->client));
+		done = zcrm_client_poll(ahead->client, 0);
+		/* calls of ahead still to start keep their slots */
+		used = Min(send_concurrency, zcrm_client_unfinished(ahead->client));
+	}
+	if (b != NULL && b->client != NULL)
+	{
+		zcrm_client_set_limit(b->client, send_concurrency - used);
+		(void) zcrm_client_poll(b->client, 0);
+	}
+	return done;
+}
+
+/*
+ * Waits for b's calls to end and reads each row's outcome from the
+ * answers, while the calls of the batch "behind" (if started) go on in the
+ * slots b leaves free.
+ */
+static void
+finish_calls(Batch *b, Batch *behind)
+{
+	bool		saw_429 = false;
+	bool	   *read;
+	int			i;
+	MemoryContext old;
+
+	if (b->client == NULL)
+		return;
+	pgstat_report_activity(STATE_RUNNING, "massupdate: sending outbox rows");
+	/* outside any transaction: allocate in the batch's context */
+	read = MemoryContextAllocZero(b->cxt, sizeof(bool) * b->ncalls);
+	for (;;)
+	{
+		bool		done;
+
+		if (behind != NULL && behind->client != NULL)
+		{
+			done = pump2(b, behind);
+			if (!done)
+			{
+				/* wait a little for the network, then look again */
+				(void) zcrm_client_poll(b->client, 2);
+				done = pump2(b, behind);
+			}
+		}
+		else
+			done = zcrm_client_poll(b->client, 5);
+
+		/* read the answers that are in while the others are on their way */
+		old = MemoryContextSwitchTo(b->cxt);
+		for (i = 0; i < b->ncalls; i++)
+		{
+			if (read[i] || !zcrm_client_call_done(b->client, i))
+				continue;
+			read[i] = true;
+			if (b->calls[i].outcome == ZCRM_ANSWERED && b->calls[i].http_status == 429)
+				saw_429 = true;
+			read_call_answer(&b->calls[i], &b->plan.calls[b->call_plan[i]], b->rows, b->out);
+			if (b->calls[i].response)
+			{
+				pfree(b->calls[i].response);
+				b->calls[i].response = NULL;
+			}
+			if (!done)
+				(void) pump2(b, behind);
+		}
+		MemoryContextSwitchTo(old);
+		if (done)
+			break;
+	}
+	zcrm_client_finish(b->client);
+	b->client = NULL;
+	if (saw_429)
+		send_concurrency = Max(1, send_concurrency / 2);
+	else if (send_concurrency < zcrm_max_concurrency)
+		send_concurrency++;
+	/* the batch behind has the slots to itself now */
+	if (behind != NULL && behind->client != NULL)
+	{
+		zcrm_client_set_limit(behind->client, send_concurrency);
+		pump(behind);
+	}
+}
+
+/*
+ * Writes every row's outcome of b in one short transaction, letting the
+ * calls of the batch inflight progress meanwhile.
+ */
+static void
+record_outcomes(Batch *b, Batch *inflight)
+{
+	ClaimedRow *rows = b->rows;
+	ZcrmPlanRow *prows = b->prows;
+	int			nrows = b->n;
+	RowOutcome *out = b->out;
+	ZcrmPlan   *plan = &b->plan;
 	int		   *call_attempts;
 	uint32	   *call_rnd;
 	int64	   *ids;
@@ -1231,6 +1510,7 @@ record_outcomes(ClaimedRow *rows, ZcrmPlanRow *prows, int nrows, RowOutcome *out
 	const char **details;
 	int64	   *delays;
 	int			n = 0;
+	int			first;
 	int			i;
 	Oid			argtypes[6] = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 	TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID};
@@ -1281,18 +1561,25 @@ record_outcomes(ClaimedRow *rows, ZcrmPlanRow *prows, int nrows, RowOutcome *out
 		n++;
 	}
 	MemoryContextSwitchTo(old);
+	pump(inflight);
 
 	xact_begin("massupdate: recording outcomes");
 	set_local("enable_nestloop", "off");
 	set_local("enable_mergejoin", "off");
-	if (n > 0)
+	/*
+	 * In slices, so that the calls in flight are kept going in between: an
+	 * answer that is in starts the next call only when we look.
+	 */
+	for (first = 0; first < n; first += RECORD_SLICE)
 	{
-		args[0] = int8_array(ids, n);
-		args[1] = text_array(states, n);
-		args[2] = text_array(codes, n);
-		args[3] = text_array(messages, n);
-		args[4] = text_array(details, n);
-		args[5] = int8_array(delays, n);
+		int			k = Min(RECORD_SLICE, n - first);
+
+		args[0] = int8_array(ids + first, k);
+		args[1] = text_array(states + first, k);
+		args[2] = text_array(codes + first, k);
+		args[3] = text_array(messages + first, k);
+		args[4] = text_array(details + first, k);
+		args[5] = int8_array(delays + first, k);
 		ret = SPI_execute_with_args(psprintf("UPDATE %s o SET state = u.state,"
 											 " sent_at = CASE WHEN u.state = 'sent' THEN now() END,"
 											 " next_attempt_at = CASE WHEN u.state = 'pending'"
@@ -1305,27 +1592,90 @@ record_outcomes(ClaimedRow *rows, ZcrmPlanRow *prows, int nrows, RowOutcome *out
 									6, argtypes, args, NULL, false, 0);
 		if (ret != SPI_OK_UPDATE)
 			elog(ERROR, "recording outcomes failed: %s", SPI_result_code_string(ret));
+		pump(inflight);
 	}
 	xact_end();
-	claimed_unrecorded = false;
 }
 
-/* One batch of the outbox; returns the number of rows claimed. */
+/*
+ * Claims, plans and builds the calls of a new batch in a context of its
+ * own, while the calls of inflight (if any) progress; NULL when nothing
+ * is due.
+ */
+static Batch *
+next_batch(Batch *inflight)
+{
+	MemoryContext cxt = AllocSetContextCreate(pipe_cxt, "massupdate outbox batch",
+											  ALLOCSET_DEFAULT_SIZES);
+	Batch	   *b = MemoryContextAllocZero(cxt, sizeof(Batch));
+
+	b->cxt = cxt;
+	round_cxt = cxt;
+	if (claim_and_plan(b, inflight) == 0)
+	{
+		round_cxt = round_base_cxt;
+		MemoryContextDelete(cxt);
+		return NULL;
+	}
+	pump(inflight);
+	prepare_calls(b);
+	round_cxt = round_base_cxt;
+	pump(inflight);
+	return b;
+}
+
+/*
+ * Drains the outbox for at most PIPE_MAX_MS; returns the number of rows
+ * of the last batch claimed (batch_size or more: work is left).
+ *
+ * The batches overlap (DESIGN 8.11): while the calls of one batch are in
+ * flight the worker records the outcomes of the one before and claims and
+ * plans the next, so the calls keep the connections busy instead of
+ * waiting for the database work.  Only one batch has calls in flight at a
+ * time, so the worker's calls stay within massupdate.max_concurrency, and
+ * a key with a call in flight is left out of the next batch.  Every state
+ * change is still a short transaction of its own; after a crash, rows
+ * left "sending" (of either batch) are sent again.
+ */
 static int
 drain_outbox(void)
 {
-	ClaimedRow *rows = NULL;
-	ZcrmPlanRow *prows = NULL;
-	ZcrmPlan	plan;
-	RowOutcome *out;
-	int			n;
+	TimestampTz start = GetCurrentTimestamp();
+	Batch	   *cur;
+	int			last;
 
-	n = claim_and_plan(&rows, &prows, &plan);
-	if (n == 0)
+	cur = next_batch(NULL);
+	if (cur == NULL)
 		return 0;
-	out = send_calls(rows, n, &plan);
-	record_outcomes(rows, prows, n, out, &plan);
-	return n;
+	start_calls(cur, NULL);
+	last = cur->n;
+	for (;;)
+	{
+		Batch	   *next = NULL;
+
+		/* the next batch while cur's calls are in flight */
+		if (last >= zcrm_batch_size &&
+			!TimestampDifferenceExceeds(start, GetCurrentTimestamp(), PIPE_MAX_MS))
+		{
+			CHECK_FOR_INTERRUPTS();
+			next = next_batch(cur);
+		}
+		if (next != NULL)
+		{
+			start_calls(next, cur);
+			last = next->n;
+		}
+		finish_calls(cur, next);
+		round_cxt = cur->cxt;
+		record_outcomes(cur, next);
+		round_cxt = round_base_cxt;
+		MemoryContextDelete(cur->cxt);
+		if (next == NULL)
+			break;
+		cur = next;
+	}
+	claimed_unrecorded = false;
+	return last;
 }
 
 /* ---------------------------------------------------------------------
@@ -1448,8 +1798,11 @@ zcrm_worker_main(Datum main_arg)
 	zcrm_wake_set_worker_latch(MyLatch);
 	pgstat_report_appname("massupdate worker");
 
-	round_cxt = AllocSetContextCreate(TopMemoryContext, "massupdate worker round",
-									  ALLOCSET_DEFAULT_SIZES);
+	round_base_cxt = AllocSetContextCreate(TopMemoryContext, "massupdate worker round",
+										   ALLOCSET_DEFAULT_SIZES);
+	round_cxt = round_base_cxt;
+	pipe_cxt = AllocSetContextCreate(TopMemoryContext, "massupdate worker pipe",
+									 ALLOCSET_DEFAULT_SIZES);
 	ereport(LOG,
 			(errmsg("massupdate worker started in database \"%s\"", zcrm_database)));
 
@@ -1459,6 +1812,8 @@ zcrm_worker_main(Datum main_arg)
 
 		CHECK_FOR_INTERRUPTS();
 		reload_if_asked();
+		round_cxt = round_base_cxt;
+		MemoryContextReset(pipe_cxt);
 		MemoryContextReset(round_cxt);
 		ext_schema = NULL;
 
@@ -1474,6 +1829,9 @@ zcrm_worker_main(Datum main_arg)
 			FlushErrorState();
 			AbortOutOfAnyTransaction();
 			MemoryContextSwitchTo(TopMemoryContext);
+			/* abort and free the transfers of any batch in flight */
+			round_cxt = round_base_cxt;
+			MemoryContextReset(pipe_cxt);
 			RESUME_INTERRUPTS();
 			if (claimed_unrecorded && ext_schema != NULL)
 				recover_sending();
