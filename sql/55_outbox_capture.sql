@@ -87,7 +87,7 @@ UPDATE t55.leads SET status = 'Contacted' WHERE zoho_id IS NOT NULL;
 SELECT count(*) AS queued FROM zcrm_outbox WHERE value = '"Contacted"';
 SELECT sbx.wait('t55.drained()') AS drained;
 SELECT * FROM t55.stats();
-SELECT b -> 'data' AS data, jsonb_array_length(b -> 'ids') AS ids FROM t55.bodies() b;
+SELECT b -> 'data' AS data, jsonb_array_length(b -> 'ids') AS ids FROM t55.bodies() b ORDER BY 2 DESC;
 
 -- three distinct new values: one group per value
 SELECT sbx.post('reset') ->> 'ok' AS reset;

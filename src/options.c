@@ -33,6 +33,7 @@
 #include "utils/acl.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/elog.h"
 #include "utils/syscache.h"
 
@@ -807,6 +808,13 @@ zcrm_lookup_mapping(ZcrmServer *srv, Oid roleid, ZcrmLookupError *err)
 	bool		isnull;
 	ZcrmMapping *map;
 	ListCell   *cell;
+
+	/*
+	 * The worker looks mappings up inside transactions that may span a
+	 * committed DROP or ALTER of the mapping: take pending invalidations
+	 * first so a dropped mapping is never used.
+	 */
+	AcceptInvalidationMessages();
 
 #if PG_VERSION_NUM >= 160000
 	aclresult = object_aclcheck(ForeignServerRelationId, srv->serverid, roleid, ACL_USAGE);
