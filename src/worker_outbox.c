@@ -1,0 +1,1057 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker_outbox.c
+ *		The worker's steps (2) and (3): draining zcrm_outbox into mass-update
+ *		calls, and deleting old rows.
+ *
+ * See worker.c for the whole of what the worker does.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_database.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "client.h"
+#include "codec.h"
+#include "outbox.h"
+#include "planner.h"
+#include "settings.h"
+#include "wake.h"
+#include "worker.h"
+#include "zoho_limits.h"
+
+
+#include "worker_internal.h"
+
+/* one claimed outbox row */
+typedef struct ClaimedRow
+{
+	int64		id;
+	Oid			owner;
+	char	   *server;
+	char	   *module;
+	int64		record_id;
+	char	   *field;
+	char	   *value;
+	bool		over_write;
+	int			attempts;		/* including this try */
+} ClaimedRow;
+
+/* what becomes of one claimed row */
+typedef struct RowOutcome
+{
+	const char *state;			/* sent, failed, pending */
+	const char *code;
+	const char *message;
+	const char *details;		/* JSON text or NULL */
+	int64		delay_ms;		/* pending: back-off */
+} RowOutcome;
+
+/*
+ * One batch of the outbox on its way through the pipe: claimed and planned
+ * while the previous batch's calls are in flight, sent, then recorded
+ * while the next batch's calls are in flight.
+ */
+typedef struct Batch
+{
+	MemoryContext cxt;			/* everything below */
+	int			n;				/* rows claimed */
+	ClaimedRow *rows;
+	ZcrmPlanRow *prows;
+	ClaimedRow **sorted;		/* rows by key, newest first within a key */
+	ZcrmPlan	plan;
+	RowOutcome *out;
+	ZcrmCall   *calls;
+	int		   *call_plan;		/* call -> plan call */
+	int			ncalls;
+	ZcrmClientBatch *client;	/* calls in flight, or NULL */
+} Batch;
+
+/*
+ * Calls the worker keeps in flight: massupdate.max_concurrency, halved
+ * after a round that met a 429 and raised by one after each round without,
+ * so a CRM that admits fewer concurrent calls than configured is not
+ * hammered (Zoho's limits per edition: reference section 5.2).
+ */
+static int	send_concurrency = 0;
+
+
+/* ---------------------------------------------------------------------
+ * (2) Outbox
+ * ---------------------------------------------------------------------
+ */
+
+/* sort key for finding a claimed row by (server, module, record, field) */
+static int
+cmp_claimed_key(const ClaimedRow *a, const ClaimedRow *b)
+{
+	int			c;
+
+	if (a->record_id != b->record_id)
+		return a->record_id < b->record_id ? -1 : 1;
+	if ((c = strcmp(a->field, b->field)) != 0)
+		return c;
+	if ((c = strcmp(a->module, b->module)) != 0)
+		return c;
+	return strcmp(a->server, b->server);
+}
+
+static int
+cmp_claimed_ptr(const void *pa, const void *pb)
+{
+	const ClaimedRow *a = *(const ClaimedRow *const *) pa;
+	const ClaimedRow *b = *(const ClaimedRow *const *) pb;
+	int			c = cmp_claimed_key(a, b);
+
+	if (c != 0)
+		return c;
+	return (a->id < b->id) ? 1 : (a->id > b->id) ? -1 : 0;	/* newest first */
+}
+
+/*
+ * Index in the sorted array of the first (newest) claimed row of a key, or
+ * -1.  Rows of one key follow it.
+ */
+static int
+find_claimed_key(ClaimedRow **sorted, int n, const ClaimedRow *key)
+{
+	int			lo = 0;
+	int			hi = n - 1;
+	int			found = -1;
+
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+		int			c = cmp_claimed_key(sorted[mid], key);
+
+		if (c < 0)
+			lo = mid + 1;
+		else
+		{
+			if (c == 0)
+				found = mid;
+			hi = mid - 1;
+		}
+	}
+	return found;
+}
+
+/*
+ * Claims due rows and works out supersession, in one short transaction.
+ * Fills rows/plan; returns the number of rows claimed.
+ */
+static void pump(Batch *inflight);
+static bool pump2(Batch *ahead, Batch *b);
+
+/*
+ * Claims due rows and works out supersession, in one short transaction.
+ * Rows of a key that has a call of the batch "inflight" in flight are not
+ * sent now (DESIGN 8.10): older ones are superseded by it, newer ones go
+ * back to pending, due at once, for a round after that call has ended.
+ * Fills b; returns the number of rows claimed.
+ */
+static int
+claim_and_plan(Batch *b, Batch *inflight)
+{
+	ZcrmPlan   *plan = &b->plan;
+	int64	   *deferred = NULL;
+	int			ndeferred = 0;
+	int			ret;
+	int			n;
+	int			i;
+	ClaimedRow *rows;
+	ZcrmPlanRow *prows;
+	ClaimedRow **sorted;
+	int64	   *superseded;
+	int			nsuperseded = 0;
+	int64	   *record_ids;
+	int			cap;
+	int			q;
+	int64		max_id = 0;
+	Oid			argtypes[2] = {INT4OID, INT8OID};
+	Datum		args[2];
+	MemoryContext old;
+
+	worker_xact_begin("massupdate: claiming outbox rows");
+	(void) set_config_option("lock_timeout", psprintf("%d", CLAIM_LOCK_TIMEOUT_MS),
+							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
+							 true, 0, false);
+	/*
+	 * The claim walks zcrm_outbox_pending in id order and stops after
+	 * batch_size rows; a bitmap scan would read and sort every pending row
+	 * first (the whole backlog) whatever the statistics say.
+	 */
+	worker_set_local("enable_bitmapscan", "off");
+	worker_set_local("enable_seqscan", "off");
+	worker_set_local("enable_sort", "off");
+	/*
+	 * In slices of CLAIM_SLICE rows (in id order, as one claim of
+	 * batch_size would take them), so that the calls in flight are kept
+	 * going in between.
+	 */
+	n = 0;
+	cap = 0;
+	rows = NULL;
+	for (;;)
+	{
+		int			want = Min(CLAIM_SLICE, zcrm_batch_size - n);
+		int			got;
+
+		if (want <= 0)
+			break;
+		args[0] = Int32GetDatum(want);
+		args[1] = Int64GetDatum(max_id);
+		ret = SPI_execute_with_args(psprintf("UPDATE %s o SET state = 'sending', attempts = o.attempts + 1,"
+											 "        next_attempt_at = NULL"
+											 " WHERE o.id = ANY (ARRAY("
+											 "  SELECT id FROM %s"
+											 "   WHERE state = 'pending' AND next_attempt_at <= now() AND id > $2"
+											 "   ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED))"
+											 " RETURNING o.id, o.owner::oid, o.server::text, o.module,"
+											 "           o.record_id, o.field, o.value::text, o.over_write,"
+											 "           o.attempts",
+											 worker_qual("zcrm_outbox"), worker_qual("zcrm_outbox")),
+									2, argtypes, args, NULL, false, 0);
+		if (ret != SPI_OK_UPDATE_RETURNING)
+			elog(ERROR, "claiming outbox rows failed: %s", SPI_result_code_string(ret));
+		got = (int) SPI_processed;
+		if (got == 0)
+			break;
+		worker_claimed_unrecorded = true;
+
+		old = MemoryContextSwitchTo(worker_round_cxt);
+		if (n + got > cap)
+		{
+			cap = Max(n + got, Min(zcrm_batch_size, Max(cap * 2, CLAIM_SLICE)));
+			rows = rows ? repalloc(rows, sizeof(ClaimedRow) * cap) :
+				palloc(sizeof(ClaimedRow) * cap);
+		}
+		for (i = 0; i < got; i++)
+		{
+			HeapTuple	t = SPI_tuptable->vals[i];
+			TupleDesc	d = SPI_tuptable->tupdesc;
+			ClaimedRow *r = &rows[n + i];
+			bool		isnull;
+
+			r->id = worker_spi_int64(t, d, 1, &isnull);
+			r->owner = DatumGetObjectId(SPI_getbinval(t, d, 2, &isnull));
+			r->server = worker_spi_text(t, d, 3);
+			r->module = worker_spi_text(t, d, 4);
+			r->record_id = worker_spi_int64(t, d, 5, &isnull);
+			r->field = worker_spi_text(t, d, 6);
+			r->value = worker_spi_text(t, d, 7);
+			r->over_write = DatumGetBool(SPI_getbinval(t, d, 8, &isnull));
+			r->attempts = DatumGetInt32(SPI_getbinval(t, d, 9, &isnull));
+			if (r->id > max_id)
+				max_id = r->id;
+		}
+		MemoryContextSwitchTo(old);
+		SPI_freetuptable(SPI_tuptable);
+		n += got;
+		pump(inflight);
+		if (got < want)
+			break;
+	}
+	if (n == 0)
+	{
+		worker_xact_end();
+		b->n = 0;
+		return 0;
+	}
+
+	old = MemoryContextSwitchTo(worker_round_cxt);
+	prows = palloc0(sizeof(ZcrmPlanRow) * n);
+	sorted = palloc(sizeof(ClaimedRow *) * n);
+	superseded = palloc(sizeof(int64) * n);
+	record_ids = palloc(sizeof(int64) * n);
+	for (i = 0; i < n; i++)
+	{
+		sorted[i] = &rows[i];
+		record_ids[i] = rows[i].record_id;
+
+		prows[i].outbox_id = rows[i].id;
+		prows[i].owner = rows[i].owner;
+		prows[i].server = rows[i].server;
+		prows[i].module = rows[i].module;
+		prows[i].record_id = rows[i].record_id;
+		prows[i].field = rows[i].field;
+		prows[i].value = rows[i].value;
+		prows[i].over_write = rows[i].over_write;
+		prows[i].state = ZCRM_PLAN_SEND;
+		prows[i].call = -1;
+	}
+	qsort(sorted, n, sizeof(ClaimedRow *), cmp_claimed_ptr);
+
+	/* keys with a call in flight */
+	if (inflight != NULL && inflight->n > 0)
+	{
+		deferred = palloc(sizeof(int64) * n);
+		for (i = 0; i < n; i++)
+		{
+			int			k = find_claimed_key(inflight->sorted, inflight->n, &rows[i]);
+
+			for (; k >= 0 && k < inflight->n &&
+				 cmp_claimed_key(inflight->sorted[k], &rows[i]) == 0; k++)
+			{
+				if (inflight->prows[inflight->sorted[k] - inflight->rows].state != ZCRM_PLAN_SEND)
+					continue;
+				if (rows[i].id < inflight->sorted[k]->id)
+					prows[i].state = ZCRM_PLAN_SUPERSEDED;
+				else
+				{
+					prows[i].state = ZCRM_PLAN_DEFER;
+					deferred[ndeferred++] = rows[i].id;
+				}
+				break;
+			}
+		}
+	}
+	MemoryContextSwitchTo(old);
+	pump(inflight);
+
+	/*
+	 * Older unsent values of the same keys, which ours make moot: rows in
+	 * back-off (pending, queued before the oldest row we claimed) and failed
+	 * rows.  A failed row newer than ours makes ours moot instead.  Rows
+	 * "sending" are all ours (one worker; a crash's leftovers are requeued
+	 * at start): those of the batch in flight were dealt with above.  Newer pending rows beyond a full batch are not looked
+	 * for: they are sent in a later round, after ours, so the CRM still
+	 * ends with the newest value.
+	 */
+	for (q = 0; q < 2; q++)
+	{
+		Oid			types[2] = {INT8ARRAYOID, INT8OID};
+		Datum		vals[2];
+		int64		min_id = rows[0].id;
+
+		for (i = 1; i < n; i++)
+			if (rows[i].id < min_id)
+				min_id = rows[i].id;
+		vals[0] = worker_int8_array(record_ids, n);
+		vals[1] = Int64GetDatum(min_id);
+		/* two statements, the calls in flight driven in between */
+		if (q == 0)
+			ret = SPI_execute_with_args(psprintf("SELECT id, server::text, module, record_id, field"
+												 " FROM %s WHERE state = 'pending' AND id < $2"
+												 " AND record_id = ANY ($1)",
+												 worker_qual("zcrm_outbox")),
+										2, types, vals, NULL, false, 0);
+		else
+			ret = SPI_execute_with_args(psprintf("SELECT id, server::text, module, record_id, field"
+												 " FROM %s WHERE state = 'failed' AND record_id = ANY ($1)",
+												 worker_qual("zcrm_outbox")),
+										1, types, vals, NULL, false, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "reading unsent rows failed: %s", SPI_result_code_string(ret));
+		old = MemoryContextSwitchTo(worker_round_cxt);
+		if (SPI_processed > 0)
+			superseded = repalloc(superseded, sizeof(int64) * (n + nsuperseded + SPI_processed));
+		for (i = 0; i < (int) SPI_processed; i++)
+		{
+			HeapTuple	t = SPI_tuptable->vals[i];
+			TupleDesc	d = SPI_tuptable->tupdesc;
+			bool		isnull;
+			ClaimedRow	other;
+			int			first;
+
+			other.id = worker_spi_int64(t, d, 1, &isnull);
+			other.server = SPI_getvalue(t, d, 2);
+			other.module = SPI_getvalue(t, d, 3);
+			other.record_id = worker_spi_int64(t, d, 4, &isnull);
+			other.field = SPI_getvalue(t, d, 5);
+			first = find_claimed_key(sorted, n, &other);
+			if (first < 0)
+				continue;
+			if (other.id < sorted[first]->id)
+				superseded[nsuperseded++] = other.id;
+			else
+			{
+				/* every claimed row of this key is moot */
+				int			k;
+
+				for (k = first; k < n && cmp_claimed_key(sorted[k], &other) == 0; k++)
+					prows[sorted[k] - rows].state = ZCRM_PLAN_SUPERSEDED;
+			}
+		}
+		MemoryContextSwitchTo(old);
+		SPI_freetuptable(SPI_tuptable);
+		pump(inflight);
+	}
+	old = MemoryContextSwitchTo(worker_round_cxt);
+
+	if (!zcrm_plan(prows, n, ZOHO_MAX_IDS_PER_CALL, worker_round_alloc, plan))
+		elog(ERROR, "out of memory while planning");
+	for (i = 0; i < n; i++)
+		if (prows[i].state == ZCRM_PLAN_SUPERSEDED)
+			superseded[nsuperseded++] = rows[i].id;
+	MemoryContextSwitchTo(old);
+
+	if (nsuperseded > 0)
+	{
+		Oid			types[1] = {INT8ARRAYOID};
+		Datum		vals[1];
+
+		vals[0] = worker_int8_array(superseded, nsuperseded);
+		ret = SPI_execute_with_args(psprintf("UPDATE %s SET state = 'superseded', next_attempt_at = NULL,"
+											 " attempts = CASE WHEN state = 'sending' THEN attempts - 1 ELSE attempts END"
+											 " WHERE id = ANY ($1) AND state IN ('pending', 'sending', 'failed')",
+											 worker_qual("zcrm_outbox")),
+									1, types, vals, NULL, false, 0);
+		if (ret != SPI_OK_UPDATE)
+			elog(ERROR, "superseding outbox rows failed: %s", SPI_result_code_string(ret));
+	}
+	if (ndeferred > 0)
+	{
+		Oid			types[1] = {INT8ARRAYOID};
+		Datum		vals[1];
+
+		/* not tried this time: the claim's attempt is given back */
+		vals[0] = worker_int8_array(deferred, ndeferred);
+		ret = SPI_execute_with_args(psprintf("UPDATE %s SET state = 'pending', next_attempt_at = now(),"
+											 " attempts = attempts - 1"
+											 " WHERE id = ANY ($1) AND state = 'sending'",
+											 worker_qual("zcrm_outbox")),
+									1, types, vals, NULL, false, 0);
+		if (ret != SPI_OK_UPDATE)
+			elog(ERROR, "deferring outbox rows failed: %s", SPI_result_code_string(ret));
+	}
+	worker_xact_end();
+
+	b->n = n;
+	b->rows = rows;
+	b->prows = prows;
+	b->sorted = sorted;
+	return n;
+}
+
+/* the catalog checks of one (owner, server) group */
+typedef struct OwnerCheck
+{
+	Oid			owner;
+	const char *server;
+	ZcrmServer *srv;
+	char	   *error;
+	int			sqlstate;
+	bool		no_server;
+} OwnerCheck;
+
+static void
+owner_check(void *arg)
+{
+	OwnerCheck *oc = arg;
+	MemoryContext old = MemoryContextSwitchTo(worker_round_cxt);
+
+	oc->no_server = true;
+	oc->srv = zcrm_get_server(oc->server);
+	oc->no_server = false;
+	zcrm_require_user_mapping(oc->srv, oc->owner);
+	MemoryContextSwitchTo(old);
+}
+
+static bool
+code_is_transient(const char *code)
+{
+	return strcmp(code, "TOO_MANY_REQUESTS") == 0 ||
+		strcmp(code, "INTERNAL_ERROR") == 0 ||
+		strcmp(code, "INVALID_TOKEN") == 0 ||
+		strcmp(code, "AUTHENTICATION_FAILURE") == 0;
+}
+
+static void
+set_outcome(RowOutcome *o, const char *state, const char *code,
+			const char *message, const char *details)
+{
+	o->state = state;
+	o->code = code;
+	o->message = message;
+	o->details = details;
+}
+
+/*
+ * What the answer to one call means for each of its rows (in worker_round_cxt).
+ * Transient: no answer, 429, 5xx, a token problem, an unreadable 2xx, an
+ * id the answer does not mention.  Everything else Zoho says is final:
+ * per-record results, and request-level errors for the whole call.
+ */
+static void
+read_call_answer(ZcrmCall *call, ZcrmPlanCall *pc, ClaimedRow *rows,
+				 RowOutcome *out)
+{
+	int			i;
+	ZcError		err;
+	ZcRecordResult *results = NULL;
+	int			nresults = 0;
+	ZcAnswer	kind;
+	long long  *ids;
+	int		   *slot;
+
+	if (call->outcome != ZCRM_ANSWERED)
+	{
+		const char *msg = pstrdup(call->errmsg[0] ? call->errmsg : worker_outcome_name(call->outcome));
+
+		for (i = 0; i < pc->nrows; i++)
+			set_outcome(&out[pc->rows[i]], "pending", worker_outcome_name(call->outcome), msg, NULL);
+		return;
+	}
+
+	if (call->http_status == 429 || call->http_status >= 500)
+	{
+		const char *code;
+		const char *msg;
+
+		if (call->response && zc_parse_error(call->response, &err))
+		{
+			code = pstrdup(err.code);
+			msg = pstrdup(err.message ? err.message : "");
+			zc_error_free(&err);
+		}
+		else
+		{
+			code = call->http_status == 429 ? "TOO_MANY_REQUESTS" : psprintf("HTTP_%ld", call->http_status);
+			msg = psprintf("Zoho CRM answered HTTP %ld", call->http_status);
+		}
+		for (i = 0; i < pc->nrows; i++)
+			set_outcome(&out[pc->rows[i]], "pending", code, msg, NULL);
+		return;
+	}
+
+	kind = zc_parse_records(call->response ? call->response : "", &results, &nresults, &err);
+	if (kind == ZC_ANSWER_ERROR || kind == ZC_ANSWER_MALFORMED)
+	{
+		const char *code = pstrdup(err.code);
+		const char *msg = err.message ? pstrdup(err.message) : NULL;
+		const char *det = err.details ? pstrdup(err.details) : NULL;
+		bool		transient;
+
+		if (kind == ZC_ANSWER_MALFORMED)
+			transient = call->http_status >= 200 && call->http_status < 300;
+		else
+			transient = code_is_transient(code);
+		zc_error_free(&err);
+		for (i = 0; i < pc->nrows; i++)
+			set_outcome(&out[pc->rows[i]], transient ? "pending" : "failed", code, msg, det);
+		return;
+	}
+
+	ids = palloc(sizeof(long long) * pc->nrows);
+	slot = palloc(sizeof(int) * pc->nrows);
+	for (i = 0; i < pc->nrows; i++)
+		ids[i] = rows[pc->rows[i]].record_id;
+
+	if (zc_records_are_request_error(results, nresults, pc->nrows))
+	{
+		const char *code = pstrdup(results[0].code ? results[0].code : "ERROR");
+		const char *msg = results[0].message ? pstrdup(results[0].message) : NULL;
+		const char *det = results[0].details ? pstrdup(results[0].details) : NULL;
+
+		for (i = 0; i < pc->nrows; i++)
+			set_outcome(&out[pc->rows[i]], code_is_transient(code) ? "pending" : "failed",
+						code, msg, det);
+		zc_results_free(results, nresults);
+		return;
+	}
+
+	(void) zc_match_results(ids, pc->nrows, results, nresults, slot);
+	for (i = 0; i < pc->nrows; i++)
+	{
+		RowOutcome *o = &out[pc->rows[i]];
+
+		if (slot[i] < 0)
+			set_outcome(o, "pending", "NO_RESULT",
+						"Zoho CRM's answer has no result for this record", NULL);
+		else
+		{
+			ZcRecordResult *r = &results[slot[i]];
+			const char *code = pstrdup(r->code ? r->code : (r->success ? "SUCCESS" : "ERROR"));
+			const char *msg = r->message ? pstrdup(r->message) : NULL;
+
+			if (r->success)
+				set_outcome(o, "sent", code, msg, NULL);
+			else
+				set_outcome(o, code_is_transient(code) ? "pending" : "failed", code, msg,
+							r->details ? pstrdup(r->details) : NULL);
+		}
+	}
+	zc_results_free(results, nresults);
+}
+
+/*
+ * Builds the planned calls of b, in one short transaction (b->calls,
+ * b->out in worker_round_cxt).  Rows whose owner may no longer use the server
+ * fail without a call.
+ */
+static void
+prepare_calls(Batch *b)
+{
+	ClaimedRow *rows = b->rows;
+	int			nrows = b->n;
+	ZcrmPlan   *plan = &b->plan;
+	RowOutcome *out;
+	OwnerCheck *checks;
+	int			nchecks = 0;
+	int		   *call_check;
+	ZcrmCall   *calls;
+	int		   *call_plan;
+	int			ncalls = 0;
+	int			i;
+	MemoryContext old;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	pgstat_report_activity(STATE_RUNNING, "massupdate: sending outbox rows");
+	old = MemoryContextSwitchTo(worker_round_cxt);
+
+	out = palloc0(sizeof(RowOutcome) * nrows);
+	checks = palloc0(sizeof(OwnerCheck) * (plan->ncalls > 0 ? plan->ncalls : 1));
+	call_check = palloc(sizeof(int) * (plan->ncalls > 0 ? plan->ncalls : 1));
+	calls = palloc0(sizeof(ZcrmCall) * (plan->ncalls > 0 ? plan->ncalls : 1));
+	call_plan = palloc(sizeof(int) * (plan->ncalls > 0 ? plan->ncalls : 1));
+
+	/* one catalog check per (owner, server) */
+	for (i = 0; i < plan->ncalls; i++)
+	{
+		ZcrmPlanCall *pc = &plan->calls[i];
+		int			c;
+
+		for (c = 0; c < nchecks; c++)
+			if (checks[c].owner == pc->owner && strcmp(checks[c].server, pc->server) == 0)
+				break;
+		if (c == nchecks)
+		{
+			checks[c].owner = pc->owner;
+			checks[c].server = pc->server;
+			checks[c].error = worker_try_in_subxact(owner_check, &checks[c], &checks[c].sqlstate);
+			nchecks++;
+		}
+		call_check[i] = c;
+	}
+
+	for (i = 0; i < plan->ncalls; i++)
+	{
+		ZcrmPlanCall *pc = &plan->calls[i];
+		OwnerCheck *oc = &checks[call_check[i]];
+		ZcField		f;
+		long long  *ids;
+		char	   *body;
+		int			j;
+
+		if (oc->error != NULL)
+		{
+			const char *code = oc->no_server ? "NO_SERVER" :
+			oc->sqlstate == ERRCODE_INSUFFICIENT_PRIVILEGE ? "NO_PRIVILEGE" :
+			"NO_USER_MAPPING";
+
+			for (j = 0; j < pc->nrows; j++)
+				set_outcome(&out[pc->rows[j]], "failed", code, oc->error, NULL);
+			continue;
+		}
+		ids = palloc(sizeof(long long) * pc->nrows);
+		for (j = 0; j < pc->nrows; j++)
+			ids[j] = rows[pc->rows[j]].record_id;
+		f.name = pc->field;
+		f.value_json = pc->value;
+		body = zc_build_ids_body(&f, 1, ids, pc->nrows, pc->over_write);
+		if (body == NULL)
+			elog(ERROR, "out of memory building a request body");
+		calls[ncalls].server = oc->srv;
+		calls[ncalls].roleid = pc->owner;
+		calls[ncalls].method = "POST";
+		calls[ncalls].module = pc->module;
+		calls[ncalls].query = NULL;
+		calls[ncalls].body = pstrdup(body);
+		free(body);
+		calls[ncalls].retry_unsafe = false;
+		calls[ncalls].max_retries = 0;
+		call_plan[ncalls++] = i;
+	}
+	b->out = out;
+	b->calls = calls;
+	b->call_plan = call_plan;
+	b->ncalls = ncalls;
+	MemoryContextSwitchTo(old);
+	CommitTransactionCommand();
+}
+
+/*
+ * Starts b's calls.  The worker has at most two batches with calls in
+ * flight, the older one ("ahead", whose last calls are ending) and b,
+ * which gets only the slots that "ahead" leaves free, so that the total
+ * stays within send_concurrency <= massupdate.max_concurrency.  The
+ * mappings are looked up in a short transaction; the calls then run while
+ * the worker does other things, driven by pump() and finish_calls().
+ */
+static void
+start_calls(Batch *b, Batch *ahead)
+{
+	MemoryContext old;
+
+	if (b->ncalls == 0)
+		return;
+	if (send_concurrency < 1 || send_concurrency > zcrm_max_concurrency)
+		send_concurrency = zcrm_max_concurrency;
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	pgstat_report_activity(STATE_RUNNING, "massupdate: sending outbox rows");
+	old = MemoryContextSwitchTo(b->cxt);
+	b->client = zcrm_client_start(b->calls, b->ncalls, send_concurrency,
+								  ZCRM_NO_RAISE | ZCRM_START_IDLE);
+	MemoryContextSwitchTo(old);
+	CommitTransactionCommand();
+	/* get the connections going */
+	pump2(ahead, b);
+}
+
+/* Lets the calls of a batch in flight progress: answers in, free slots refilled. */
+static void
+pump(Batch *inflight)
+{
+	if (inflight != NULL && inflight->client != NULL)
+		(void) zcrm_client_poll(inflight->client, 0);
+}
+
+/*
+ * The same for two batches in flight: the older one (ahead) refills its
+ * slots first, the newer one (b) gets what is left of send_concurrency.
+ */
+static bool
+pump2(Batch *ahead, Batch *b)
+{
+	bool		done = true;
+	int			used = 0;
+
+	if (ahead != NULL && ahead->client != NULL)
+	{
+		if (b != NULL && b->client != NULL)
+			zcrm_client_set_limit(ahead->client,
+								  send_concurrency - zcrm_client_in_flight(b->client));
+		done = zcrm_client_poll(ahead->client, 0);
+		/* calls of ahead still to start keep their slots */
+		used = Min(send_concurrency, zcrm_client_unfinished(ahead->client));
+	}
+	if (b != NULL && b->client != NULL)
+	{
+		zcrm_client_set_limit(b->client, send_concurrency - used);
+		(void) zcrm_client_poll(b->client, 0);
+	}
+	return done;
+}
+
+/*
+ * Waits for b's calls to end and reads each row's outcome from the
+ * answers, while the calls of the batch "behind" (if started) go on in the
+ * slots b leaves free.
+ */
+static void
+finish_calls(Batch *b, Batch *behind)
+{
+	bool		saw_429 = false;
+	bool	   *read;
+	int			i;
+	MemoryContext old;
+
+	if (b->client == NULL)
+		return;
+	pgstat_report_activity(STATE_RUNNING, "massupdate: sending outbox rows");
+	/* outside any transaction: allocate in the batch's context */
+	read = MemoryContextAllocZero(b->cxt, sizeof(bool) * b->ncalls);
+	for (;;)
+	{
+		bool		done;
+
+		if (behind != NULL && behind->client != NULL)
+		{
+			done = pump2(b, behind);
+			if (!done)
+			{
+				/* wait a little for the network, then look again */
+				(void) zcrm_client_poll(b->client, 2);
+				done = pump2(b, behind);
+			}
+		}
+		else
+			done = zcrm_client_poll(b->client, 5);
+
+		/* read the answers that are in while the others are on their way */
+		old = MemoryContextSwitchTo(b->cxt);
+		for (i = 0; i < b->ncalls; i++)
+		{
+			if (read[i] || !zcrm_client_call_done(b->client, i))
+				continue;
+			read[i] = true;
+			if (b->calls[i].outcome == ZCRM_ANSWERED && b->calls[i].http_status == 429)
+				saw_429 = true;
+			read_call_answer(&b->calls[i], &b->plan.calls[b->call_plan[i]], b->rows, b->out);
+			if (b->calls[i].response)
+			{
+				pfree(b->calls[i].response);
+				b->calls[i].response = NULL;
+			}
+			if (!done)
+				(void) pump2(b, behind);
+		}
+		MemoryContextSwitchTo(old);
+		if (done)
+			break;
+	}
+	zcrm_client_finish(b->client);
+	b->client = NULL;
+	if (saw_429)
+		send_concurrency = Max(1, send_concurrency / 2);
+	else if (send_concurrency < zcrm_max_concurrency)
+		send_concurrency++;
+	/* the batch behind has the slots to itself now */
+	if (behind != NULL && behind->client != NULL)
+	{
+		zcrm_client_set_limit(behind->client, send_concurrency);
+		pump(behind);
+	}
+}
+
+/*
+ * Writes every row's outcome of b in one short transaction, letting the
+ * calls of the batch inflight progress meanwhile.
+ */
+static void
+record_outcomes(Batch *b, Batch *inflight)
+{
+	ClaimedRow *rows = b->rows;
+	ZcrmPlanRow *prows = b->prows;
+	int			nrows = b->n;
+	RowOutcome *out = b->out;
+	ZcrmPlan   *plan = &b->plan;
+	int		   *call_attempts;
+	uint32	   *call_rnd;
+	int64	   *ids;
+	const char **states;
+	const char **codes;
+	const char **messages;
+	const char **details;
+	int64	   *delays;
+	int			n = 0;
+	int			first;
+	int			i;
+	Oid			argtypes[6] = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID};
+	Datum		args[6];
+	int			ret;
+	MemoryContext old = MemoryContextSwitchTo(worker_round_cxt);
+
+	/*
+	 * One back-off per call, from its most-tried row: the rows of a call stay
+	 * due together and are sent together again, instead of being scattered
+	 * by per-row jitter into many small calls.
+	 */
+	call_attempts = palloc0(sizeof(int) * (plan->ncalls > 0 ? plan->ncalls : 1));
+	call_rnd = palloc(sizeof(uint32) * (plan->ncalls > 0 ? plan->ncalls : 1));
+	for (i = 0; i < plan->ncalls; i++)
+		call_rnd[i] = (uint32) random();
+	for (i = 0; i < nrows; i++)
+		if (prows[i].call >= 0 && rows[i].attempts > call_attempts[prows[i].call])
+			call_attempts[prows[i].call] = rows[i].attempts;
+
+	ids = palloc(sizeof(int64) * nrows);
+	states = palloc(sizeof(char *) * nrows);
+	codes = palloc(sizeof(char *) * nrows);
+	messages = palloc(sizeof(char *) * nrows);
+	details = palloc(sizeof(char *) * nrows);
+	delays = palloc(sizeof(int64) * nrows);
+	for (i = 0; i < nrows; i++)
+	{
+		RowOutcome *o = &out[i];
+
+		if (prows[i].state != ZCRM_PLAN_SEND || o->state == NULL)
+			continue;
+		ids[n] = rows[i].id;
+		states[n] = o->state;
+		codes[n] = o->code;
+		messages[n] = o->message;
+		details[n] = o->details;
+		delays[n] = 0;
+		if (strcmp(o->state, "pending") == 0)
+		{
+			if (rows[i].attempts >= zcrm_max_attempts)
+				states[n] = "failed";
+			else
+				delays[n] = zcrm_backoff_ms(call_attempts[prows[i].call],
+											zcrm_retry_base_ms, zcrm_retry_max_ms,
+											call_rnd[prows[i].call]);
+		}
+		n++;
+	}
+	MemoryContextSwitchTo(old);
+	pump(inflight);
+
+	worker_xact_begin("massupdate: recording outcomes");
+	worker_set_local("enable_nestloop", "off");
+	worker_set_local("enable_mergejoin", "off");
+	/*
+	 * In slices, so that the calls in flight are kept going in between: an
+	 * answer that is in starts the next call only when we look.
+	 */
+	for (first = 0; first < n; first += RECORD_SLICE)
+	{
+		int			k = Min(RECORD_SLICE, n - first);
+
+		args[0] = worker_int8_array(ids + first, k);
+		args[1] = worker_text_array(states + first, k);
+		args[2] = worker_text_array(codes + first, k);
+		args[3] = worker_text_array(messages + first, k);
+		args[4] = worker_text_array(details + first, k);
+		args[5] = worker_int8_array(delays + first, k);
+		ret = SPI_execute_with_args(psprintf("UPDATE %s o SET state = u.state,"
+											 " sent_at = CASE WHEN u.state = 'sent' THEN now() END,"
+											 " next_attempt_at = CASE WHEN u.state = 'pending'"
+											 "   THEN now() + u.delay * interval '1 millisecond' END,"
+											 " code = u.code, message = u.message, details = u.details::jsonb"
+											 " FROM unnest($1, $2, $3, $4, $5, $6)"
+											 "   AS u(id, state, code, message, details, delay)"
+											 " WHERE o.id = ANY ($1) AND o.id = u.id AND o.state = 'sending'",
+											 worker_qual("zcrm_outbox")),
+									6, argtypes, args, NULL, false, 0);
+		if (ret != SPI_OK_UPDATE)
+			elog(ERROR, "recording outcomes failed: %s", SPI_result_code_string(ret));
+		pump(inflight);
+	}
+	worker_xact_end();
+}
+
+/*
+ * Claims, plans and builds the calls of a new batch in a context of its
+ * own, while the calls of inflight (if any) progress; NULL when nothing
+ * is due.
+ */
+static Batch *
+next_batch(Batch *inflight)
+{
+	MemoryContext cxt = AllocSetContextCreate(worker_pipe_cxt, "massupdate outbox batch",
+											  ALLOCSET_DEFAULT_SIZES);
+	Batch	   *b = MemoryContextAllocZero(cxt, sizeof(Batch));
+
+	b->cxt = cxt;
+	worker_round_cxt = cxt;
+	if (claim_and_plan(b, inflight) == 0)
+	{
+		worker_round_cxt = worker_round_base_cxt;
+		MemoryContextDelete(cxt);
+		return NULL;
+	}
+	pump(inflight);
+	prepare_calls(b);
+	worker_round_cxt = worker_round_base_cxt;
+	pump(inflight);
+	return b;
+}
+
+/*
+ * Drains the outbox for at most PIPE_MAX_MS; returns the number of rows
+ * of the last batch claimed (batch_size or more: work is left).
+ *
+ * The batches overlap (DESIGN 8.11): while the calls of one batch are in
+ * flight the worker records the outcomes of the one before and claims and
+ * plans the next, so the calls keep the connections busy instead of
+ * waiting for the database work.  Only one batch has calls in flight at a
+ * time, so the worker's calls stay within massupdate.max_concurrency, and
+ * a key with a call in flight is left out of the next batch.  Every state
+ * change is still a short transaction of its own; after a crash, rows
+ * left "sending" (of either batch) are sent again.
+ */
+int
+worker_drain_outbox(void)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	Batch	   *cur;
+	int			last;
+
+	cur = next_batch(NULL);
+	if (cur == NULL)
+		return 0;
+	start_calls(cur, NULL);
+	last = cur->n;
+	for (;;)
+	{
+		Batch	   *next = NULL;
+
+		/* the next batch while cur's calls are in flight */
+		if (last >= zcrm_batch_size &&
+			!TimestampDifferenceExceeds(start, GetCurrentTimestamp(), PIPE_MAX_MS))
+		{
+			CHECK_FOR_INTERRUPTS();
+			next = next_batch(cur);
+		}
+		if (next != NULL)
+		{
+			start_calls(next, cur);
+			last = next->n;
+		}
+		finish_calls(cur, next);
+		worker_round_cxt = cur->cxt;
+		record_outcomes(cur, next);
+		worker_round_cxt = worker_round_base_cxt;
+		MemoryContextDelete(cur->cxt);
+		if (next == NULL)
+			break;
+		cur = next;
+	}
+	worker_claimed_unrecorded = false;
+	return last;
+}
+
+/* ---------------------------------------------------------------------
+ * (3) Retention
+ * ---------------------------------------------------------------------
+ */
+
+void
+worker_delete_old_rows(void)
+{
+	int			b;
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1];
+
+	args[0] = Int32GetDatum(zcrm_retention_s);
+	for (b = 0; b < RETENTION_BATCHES_PER_ROUND; b++)
+	{
+		int			ret;
+		uint64		deleted;
+
+		worker_xact_begin("massupdate: deleting old outbox rows");
+		ret = SPI_execute_with_args(psprintf("DELETE FROM %s WHERE id = ANY (ARRAY("
+											 " SELECT id FROM %s"
+											 "  WHERE (state = 'sent' AND sent_at < now() - $1 * interval '1 second')"
+											 "     OR (state = 'superseded' AND queued_at < now() - $1 * interval '1 second')"
+											 "  LIMIT %d))",
+											 worker_qual("zcrm_outbox"), worker_qual("zcrm_outbox"), RETENTION_BATCH),
+									1, argtypes, args, NULL, false, 0);
+		if (ret != SPI_OK_DELETE)
+			elog(ERROR, "deleting old outbox rows failed: %s", SPI_result_code_string(ret));
+		deleted = SPI_processed;
+		worker_xact_end();
+		if (deleted < RETENTION_BATCH)
+			break;
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+

@@ -1,0 +1,201 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker_spi.c
+ *		The worker's short transactions and SPI helpers.
+ *
+ * See worker.c for the whole of what the worker does.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_database.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "client.h"
+#include "codec.h"
+#include "outbox.h"
+#include "planner.h"
+#include "settings.h"
+#include "wake.h"
+#include "worker.h"
+#include "zoho_limits.h"
+
+
+#include "worker_internal.h"
+
+/*
+ * A short transaction with SPI and a snapshot, as worker_spi does.
+ *
+ * The worker's statements touch rows by id, a batch at a time, and are
+ * written so that the plan cannot read the whole table (sent rows of past
+ * days included) or rescan a batch per row: ids go in arrays matched with
+ * "id = ANY (...)" on the primary key, the claim walks the pending index in
+ * id order, and the one join (outcomes) is forced to hash its side.
+ */
+void
+worker_xact_begin(const char *activity)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+/* SET LOCAL for one of the planner switches */
+void
+worker_set_local(const char *name, const char *value)
+{
+	(void) set_config_option(name, value, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+}
+
+void
+worker_xact_end(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+}
+
+char *
+worker_qual(const char *table)
+{
+	return psprintf("%s.%s", worker_ext_schema, table);
+}
+
+/* text of a result column, copied into the round context; NULL stays NULL */
+char *
+worker_spi_text(HeapTuple tup, TupleDesc desc, int col)
+{
+	char	   *v = SPI_getvalue(tup, desc, col);
+
+	return v ? MemoryContextStrdup(worker_round_cxt, v) : NULL;
+}
+
+int64
+worker_spi_int64(HeapTuple tup, TupleDesc desc, int col, bool *isnull)
+{
+	Datum		d = SPI_getbinval(tup, desc, col, isnull);
+
+	return *isnull ? 0 : DatumGetInt64(d);
+}
+
+Datum
+worker_text_array(const char **v, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * (n > 0 ? n : 1));
+	bool	   *nulls = palloc(sizeof(bool) * (n > 0 ? n : 1));
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		nulls[i] = (v[i] == NULL);
+		d[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(v[i]);
+	}
+	return PointerGetDatum(construct_md_array(d, nulls, 1, dims, lbs,
+											  TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+Datum
+worker_int8_array(const int64 *v, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * (n > 0 ? n : 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+		d[i] = Int64GetDatum(v[i]);
+	return PointerGetDatum(construct_array(d, n, INT8OID, sizeof(int64),
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+void *
+worker_round_alloc(size_t size)
+{
+	return MemoryContextAlloc(worker_round_cxt, size);
+}
+
+/*
+ * Runs fn(arg) in a subtransaction; an ERROR is caught and its message
+ * returned (in worker_round_cxt), NULL on success.  Used for the catalog checks
+ * of one job or one group of rows, so one bad owner does not stop the rest.
+ */
+char *
+worker_try_in_subxact(void (*fn) (void *), void *arg, int *sqlstate)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	char	   *msg = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(worker_round_cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		msg = edata->message ? edata->message : pstrdup("unknown error");
+		if (sqlstate)
+			*sqlstate = edata->sqlerrcode;
+	}
+	PG_END_TRY();
+	return msg;
+}
+
+const char *
+worker_outcome_name(ZcrmOutcome o)
+{
+	switch (o)
+	{
+		case ZCRM_ANSWERED:
+			return "ANSWERED";
+		case ZCRM_NETWORK_ERROR:
+			return "NETWORK_ERROR";
+		case ZCRM_TIMEOUT:
+			return "TIMEOUT";
+		case ZCRM_UNKNOWN_OUTCOME:
+			return "UNKNOWN_OUTCOME";
+		case ZCRM_TOKEN_ERROR:
+			return "TOKEN_ERROR";
+	}
+	return "ERROR";
+}
+
