@@ -65,6 +65,14 @@ CREATE FUNCTION sbx.stop_sandboxes() RETURNS void LANGUAGE sql AS $$
 	SELECT sbx.run(format('for f in %s/sandboxes/sql*.pid; do [ -f "$f" ] && kill $(cat "$f") 2>/dev/null; rm -f "$f"; done; true',
 		current_setting('massupdate_test.tmpdir')))
 $$;
+-- sbx.create_server(name, api_version): a zcrm server pointing at the sandbox
+CREATE PROCEDURE sbx.create_server(name text DEFAULT 'zoho', api_version text DEFAULT 'v8')
+LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE format('CREATE SERVER %I FOREIGN DATA WRAPPER zcrm OPTIONS (accounts_url %L, api_domain %L, api_version %L)',
+				   name, sbx.url(), sbx.url(), api_version);
+END
+$$;
 -- sbx.wait(condition, timeout): poll a boolean SQL expression until it is
 -- true or the deadline passes; answers whether it became true
 CREATE FUNCTION sbx.wait(condition text, timeout interval DEFAULT '30s') RETURNS boolean

@@ -2,12 +2,7 @@
 -- 10_mass_update: immediate mass updates by ids (issue 3, point 2).
 -- Call counts come from the sandbox's stats, reset before each case.
 --
-DO $$
-BEGIN
-	EXECUTE format('CREATE SERVER zoho FOREIGN DATA WRAPPER zcrm OPTIONS (accounts_url %L, api_domain %L, api_version %L)',
-				   sbx.url(), sbx.url(), 'v8');
-END
-$$;
+CALL sbx.create_server('zoho', 'v8');
 CREATE USER MAPPING FOR CURRENT_USER SERVER zoho
 	OPTIONS (client_id '1000.SANDBOX', client_secret 'sandbox-secret',
 			 refresh_token '1000.sandbox.refresh');
@@ -162,12 +157,7 @@ SELECT count(*) FROM zcrm_mass_update('Leads', ARRAY[4150868000000224001], '{"Ci
 
 -- per-record answers come as rows whatever the status: v8 answers 207 for
 -- mixed results and 400 when every record fails, v2 answers 200 and 400
-DO $$
-BEGIN
-	EXECUTE format('CREATE SERVER zoho_v2 FOREIGN DATA WRAPPER zcrm OPTIONS (accounts_url %L, api_domain %L, api_version %L)',
-				   sbx.url(), sbx.url(), 'v2');
-END
-$$;
+CALL sbx.create_server('zoho_v2', 'v2');
 CREATE USER MAPPING FOR CURRENT_USER SERVER zoho_v2
 	OPTIONS (client_id '1000.SANDBOX', client_secret 'sandbox-secret',
 			 refresh_token '1000.sandbox.refresh');

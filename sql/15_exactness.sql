@@ -2,12 +2,7 @@
 -- 15_exactness: what travels is exactly what was given (issue 3, point 3),
 -- zcrm_value's wire format, and bad arguments rejected before any request.
 --
-DO $$
-BEGIN
-	EXECUTE format('CREATE SERVER zoho FOREIGN DATA WRAPPER zcrm OPTIONS (accounts_url %L, api_domain %L, api_version %L)',
-				   sbx.url(), sbx.url(), 'v8');
-END
-$$;
+CALL sbx.create_server('zoho', 'v8');
 CREATE USER MAPPING FOR CURRENT_USER SERVER zoho
 	OPTIONS (client_id '1000.SANDBOX', client_secret 'sandbox-secret',
 			 refresh_token '1000.sandbox.refresh');

@@ -2,12 +2,7 @@
 -- 40_job_privileges: who may see and poll a job, and who pays for calls
 -- (DESIGN 8.6 and 8.8).  Job ids are the sandbox's: kept in variables.
 --
-DO $$
-BEGIN
-	EXECUTE format('CREATE SERVER zoho FOREIGN DATA WRAPPER zcrm OPTIONS (accounts_url %L, api_domain %L, api_version %L)',
-				   sbx.url(), sbx.url(), 'v8');
-END
-$$;
+CALL sbx.create_server('zoho', 'v8');
 CREATE ROLE mu_alice;
 CREATE ROLE mu_bob;
 CREATE ROLE mu_carol IN ROLE mu_alice;

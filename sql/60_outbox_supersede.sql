@@ -4,12 +4,7 @@
 -- "before the worker runs", the worker is kept busy with one slow call
 -- (sandbox latency) while they commit.
 --
-DO $$
-BEGIN
-	EXECUTE format('CREATE SERVER zoho FOREIGN DATA WRAPPER zcrm OPTIONS (accounts_url %L, api_domain %L, api_version %L)',
-				   sbx.url(), sbx.url(), 'v8');
-END
-$$;
+CALL sbx.create_server('zoho', 'v8');
 CREATE USER MAPPING FOR CURRENT_USER SERVER zoho
 	OPTIONS (client_id '1000.SANDBOX', client_secret 'sandbox-secret',
 			 refresh_token '1000.sandbox.refresh');

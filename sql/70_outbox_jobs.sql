@@ -2,12 +2,7 @@
 -- 70_outbox_jobs: the worker polls view jobs into zcrm_jobs until they end
 -- (issue 4, point 6; DESIGN 5 and 8.11).
 --
-DO $$
-BEGIN
-	EXECUTE format('CREATE SERVER zoho FOREIGN DATA WRAPPER zcrm OPTIONS (accounts_url %L, api_domain %L, api_version %L)',
-				   sbx.url(), sbx.url(), 'v8');
-END
-$$;
+CALL sbx.create_server('zoho', 'v8');
 CREATE USER MAPPING FOR CURRENT_USER SERVER zoho
 	OPTIONS (client_id '1000.SANDBOX', client_secret 'sandbox-secret',
 			 refresh_token '1000.sandbox.refresh');

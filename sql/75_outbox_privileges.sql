@@ -3,12 +3,7 @@
 -- are sent with its own user mapping, and are visible to it alone
 -- (issue 4, point 7; DESIGN 8.8).
 --
-DO $$
-BEGIN
-	EXECUTE format('CREATE SERVER zoho FOREIGN DATA WRAPPER zcrm OPTIONS (accounts_url %L, api_domain %L, api_version %L)',
-				   sbx.url(), sbx.url(), 'v8');
-END
-$$;
+CALL sbx.create_server('zoho', 'v8');
 ALTER SYSTEM SET massupdate.naptime = '1h';
 SELECT pg_reload_conf();
 CREATE ROLE t75_alice;
