@@ -73,6 +73,16 @@ BEGIN
 				   name, sbx.url(), sbx.url(), api_version);
 END
 $$;
+-- sbx.mass_update_calls(), sbx.posted_bodies(), sbx.outbox_drained():
+-- what the outbox tests wait on and look at
+CREATE FUNCTION sbx.mass_update_calls() RETURNS int LANGUAGE sql
+AS $$ SELECT (sbx.get('stats') ->> 'mass_update_calls')::int $$;
+CREATE FUNCTION sbx.posted_bodies() RETURNS SETOF jsonb LANGUAGE sql
+AS $$ SELECT (r ->> 'body')::jsonb
+		FROM jsonb_array_elements(sbx.get('requests?limit=100') -> 'requests') r
+	   WHERE r ->> 'method' = 'POST' ORDER BY (r ->> 'seq')::int $$;
+CREATE FUNCTION sbx.outbox_drained() RETURNS boolean LANGUAGE sql
+AS $$ SELECT NOT EXISTS (SELECT 1 FROM zcrm_outbox WHERE state IN ('pending', 'sending')) $$;
 -- sbx.wait(condition, timeout): poll a boolean SQL expression until it is
 -- true or the deadline passes; answers whether it became true
 CREATE FUNCTION sbx.wait(condition text, timeout interval DEFAULT '30s') RETURNS boolean

@@ -10,14 +10,6 @@ CREATE USER MAPPING FOR CURRENT_USER SERVER zoho
 ALTER SYSTEM SET massupdate.naptime = '1h';
 SELECT pg_reload_conf();
 CREATE SCHEMA t50;
-CREATE FUNCTION t50.calls() RETURNS int LANGUAGE sql
-AS $$ SELECT (sbx.get('stats') ->> 'mass_update_calls')::int $$;
-CREATE FUNCTION t50.bodies() RETURNS SETOF jsonb LANGUAGE sql
-AS $$ SELECT (r ->> 'body')::jsonb
-		FROM jsonb_array_elements(sbx.get('requests?limit=100') -> 'requests') r
-	   WHERE r ->> 'method' = 'POST' ORDER BY (r ->> 'seq')::int $$;
-CREATE FUNCTION t50.drained() RETURNS boolean LANGUAGE sql
-AS $$ SELECT NOT EXISTS (SELECT 1 FROM zcrm_outbox WHERE state IN ('pending', 'sending')) $$;
 
 CREATE FUNCTION t50.worker_running() RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
@@ -61,33 +53,33 @@ SAVEPOINT s;
 SELECT zcrm_enqueue('Leads', 4150868000000224011, '{"City": "Savepoint"}');
 ROLLBACK TO SAVEPOINT s;
 -- the worker cannot see uncommitted rows: nothing arrives while we wait
-SELECT sbx.wait('t50.calls() > 0', '1s') AS sent_before_commit;
+SELECT sbx.wait('sbx.mass_update_calls() > 0', '1s') AS sent_before_commit;
 COMMIT;
-SELECT sbx.wait('t50.drained()') AS drained;
+SELECT sbx.wait('sbx.outbox_drained()') AS drained;
 SELECT record_id, field, value, over_write, state, attempts, code, message,
 	   queued_at <= sent_at AS sent_after_queued, next_attempt_at
   FROM zcrm_outbox ORDER BY id;
 -- exactly once: one call, and no second one while we wait
-SELECT sbx.wait('t50.calls() > 1', '1s') AS sent_twice;
-SELECT t50.calls() AS calls;
-SELECT b FROM t50.bodies() b;
+SELECT sbx.wait('sbx.mass_update_calls() > 1', '1s') AS sent_twice;
+SELECT sbx.mass_update_calls() AS calls;
+SELECT b FROM sbx.posted_bodies() b;
 SELECT sbx.get('records/Leads/4150868000000224010') -> 'record' ->> 'City' AS crm_city;
 
 -- two fields of one record: one call per field (one field per call)
 SELECT sbx.post('reset') ->> 'ok' AS reset;
 SELECT zcrm_enqueue('Leads', 4150868000000224012,
 					'{"City": "Évora", "Annual_Revenue": 1234.50}');
-SELECT sbx.wait('t50.drained()') AS drained;
-SELECT t50.calls() AS calls;
-SELECT b FROM t50.bodies() b ORDER BY b::text;
+SELECT sbx.wait('sbx.outbox_drained()') AS drained;
+SELECT sbx.mass_update_calls() AS calls;
+SELECT b FROM sbx.posted_bodies() b ORDER BY b::text;
 SELECT field, value, state FROM zcrm_outbox
  WHERE record_id = 4150868000000224012 ORDER BY field;
 
 -- over_write travels as given
 SELECT sbx.post('reset') ->> 'ok' AS reset;
 SELECT zcrm_enqueue('Leads', 4150868000000224013, '{"Interests": ["Cloud", "CRM"]}', true);
-SELECT sbx.wait('t50.drained()') AS drained;
-SELECT b FROM t50.bodies() b;
+SELECT sbx.wait('sbx.outbox_drained()') AS drained;
+SELECT b FROM sbx.posted_bodies() b;
 
 -- the summary view: per module and state
 SELECT module, state, rows, oldest_age >= '0'::interval AS has_age

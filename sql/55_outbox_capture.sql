@@ -15,12 +15,6 @@ LANGUAGE sql AS $$
 		   (s ->> 'max_ids_per_call')::int
 	  FROM sbx.get('stats') s
 $$;
-CREATE FUNCTION t55.bodies() RETURNS SETOF jsonb LANGUAGE sql
-AS $$ SELECT (r ->> 'body')::jsonb
-		FROM jsonb_array_elements(sbx.get('requests?limit=100') -> 'requests') r
-	   WHERE r ->> 'method' = 'POST' ORDER BY (r ->> 'seq')::int $$;
-CREATE FUNCTION t55.drained() RETURNS boolean LANGUAGE sql
-AS $$ SELECT NOT EXISTS (SELECT 1 FROM zcrm_outbox WHERE state IN ('pending', 'sending')) $$;
 
 CREATE TABLE t55.leads (
 	id			serial PRIMARY KEY,
@@ -73,25 +67,25 @@ INSERT INTO t55.leads (zoho_id, status)
 	SELECT 4150868000000224100 + g, 'Not Contacted' FROM generate_series(1, 1200) g;
 INSERT INTO t55.leads (zoho_id, status, city) VALUES (NULL, 'Contacted', 'Nowhere');
 SELECT field, value, count(*) FROM zcrm_outbox GROUP BY 1, 2 ORDER BY 1, 2;
-SELECT sbx.wait('t55.drained()') AS drained;
+SELECT sbx.wait('sbx.outbox_drained()') AS drained;
 SELECT * FROM t55.stats();
 
 -- 1,200 captured rows given one new status in one UPDATE: exactly 3 calls
 SELECT sbx.post('reset') ->> 'ok' AS reset;
 UPDATE t55.leads SET status = 'Contacted' WHERE zoho_id IS NOT NULL;
 SELECT count(*) AS queued FROM zcrm_outbox WHERE value = '"Contacted"';
-SELECT sbx.wait('t55.drained()') AS drained;
+SELECT sbx.wait('sbx.outbox_drained()') AS drained;
 SELECT * FROM t55.stats();
-SELECT b -> 'data' AS data, jsonb_array_length(b -> 'ids') AS ids FROM t55.bodies() b ORDER BY 2 DESC;
+SELECT b -> 'data' AS data, jsonb_array_length(b -> 'ids') AS ids FROM sbx.posted_bodies() b ORDER BY 2 DESC;
 
 -- three distinct new values: one group per value
 SELECT sbx.post('reset') ->> 'ok' AS reset;
 UPDATE t55.leads SET status = (ARRAY['Qualified', 'Lost Lead', 'Junk Lead'])[1 + id % 3]
  WHERE zoho_id IS NOT NULL;
-SELECT sbx.wait('t55.drained()') AS drained;
+SELECT sbx.wait('sbx.outbox_drained()') AS drained;
 SELECT * FROM t55.stats();
 SELECT b -> 'data' AS data, jsonb_array_length(b -> 'ids') AS ids
-  FROM t55.bodies() b ORDER BY 1;
+  FROM sbx.posted_bodies() b ORDER BY 1;
 
 -- an UPDATE that changes no mapped column queues nothing
 SELECT count(*) AS rows_before FROM zcrm_outbox \gset
@@ -101,20 +95,20 @@ SELECT count(*) - :rows_before AS queued FROM zcrm_outbox;
 
 -- a mapped column set to NULL: a JSON null, and no other field in the body
 UPDATE t55.leads SET city = 'Lyon' WHERE zoho_id = 4150868000000224101;
-SELECT sbx.wait('t55.drained()') AS drained;
+SELECT sbx.wait('sbx.outbox_drained()') AS drained;
 SELECT sbx.post('reset') ->> 'ok' AS reset;
 UPDATE t55.leads SET city = NULL WHERE zoho_id = 4150868000000224101;
 SELECT record_id, field, value FROM zcrm_outbox ORDER BY id DESC LIMIT 1;
-SELECT sbx.wait('t55.drained()') AS drained;
-SELECT b FROM t55.bodies() b;
+SELECT sbx.wait('sbx.outbox_drained()') AS drained;
+SELECT b FROM sbx.posted_bodies() b;
 
 -- values in Zoho's wire format: exact numbers, dates, arrays (over_write)
 SELECT sbx.post('reset') ->> 'ok' AS reset;
 UPDATE t55.leads SET revenue = 1234.50, callback = '2024-02-29',
 	   interests = ARRAY['Cloud', 'CRM']
  WHERE zoho_id = 4150868000000224102;
-SELECT sbx.wait('t55.drained()') AS drained;
-SELECT b FROM t55.bodies() b ORDER BY b::text;
+SELECT sbx.wait('sbx.outbox_drained()') AS drained;
+SELECT b FROM sbx.posted_bodies() b ORDER BY b::text;
 SELECT sbx.get('records/Leads/4150868000000224102') -> 'record' -> 'Annual_Revenue' AS crm_revenue;
 
 -- a changed id queues every non-NULL mapped column for the new record
@@ -122,7 +116,7 @@ SELECT sbx.post('reset') ->> 'ok' AS reset;
 UPDATE t55.leads SET zoho_id = 4150868000000225500 WHERE zoho_id = 4150868000000224102;
 SELECT field, value, over_write FROM zcrm_outbox
  WHERE record_id = 4150868000000225500 ORDER BY field;
-SELECT sbx.wait('t55.drained()') AS drained;
+SELECT sbx.wait('sbx.outbox_drained()') AS drained;
 
 -- an id that is not a Zoho id fails the statement
 CREATE TABLE t55.text_ids (zid text, status text);
@@ -135,7 +129,7 @@ CREATE TABLE t55.numeric_ids (zid numeric, status text);
 SELECT zcrm_capture_table('t55.numeric_ids', 'Leads', 'zid', '{"status": "Lead_Status"}');
 INSERT INTO t55.numeric_ids VALUES (1.5, 'Contacted');
 INSERT INTO t55.numeric_ids VALUES (4150868000000224104.000, 'Contacted');
-SELECT sbx.wait('t55.drained()') AS drained;
+SELECT sbx.wait('sbx.outbox_drained()') AS drained;
 
 -- a role without a user mapping cannot write captured rows (42704)
 GRANT SELECT, INSERT, UPDATE ON t55.leads TO t55_other;
@@ -167,7 +161,7 @@ SELECT count(*) - :rows_before AS queued FROM zcrm_outbox;
 SELECT count(*) AS capture_triggers FROM pg_trigger WHERE tgrelid = 't55.leads'::regclass;
 
 -- clean up
-SELECT sbx.wait('t55.drained()') AS drained;
+SELECT sbx.wait('sbx.outbox_drained()') AS drained;
 DELETE FROM zcrm_outbox;
 DROP SCHEMA t55 CASCADE;
 DROP SERVER zoho CASCADE;

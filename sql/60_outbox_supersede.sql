@@ -11,14 +11,6 @@ CREATE USER MAPPING FOR CURRENT_USER SERVER zoho
 ALTER SYSTEM SET massupdate.naptime = '1h';
 SELECT pg_reload_conf();
 CREATE SCHEMA t60;
-CREATE FUNCTION t60.calls() RETURNS int LANGUAGE sql
-AS $$ SELECT (sbx.get('stats') ->> 'mass_update_calls')::int $$;
-CREATE FUNCTION t60.bodies() RETURNS SETOF jsonb LANGUAGE sql
-AS $$ SELECT (r ->> 'body')::jsonb
-		FROM jsonb_array_elements(sbx.get('requests?limit=100') -> 'requests') r
-	   WHERE r ->> 'method' = 'POST' ORDER BY (r ->> 'seq')::int $$;
-CREATE FUNCTION t60.drained() RETURNS boolean LANGUAGE sql
-AS $$ SELECT NOT EXISTS (SELECT 1 FROM zcrm_outbox WHERE state IN ('pending', 'sending')) $$;
 -- keeps the worker in a 5 s call until t60.release()
 CREATE FUNCTION t60.hold_worker(record bigint) RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
@@ -41,11 +33,11 @@ SELECT zcrm_enqueue('Leads', 4150868000000224031, '{"City": "v3"}');
 SELECT zcrm_enqueue('Leads', 4150868000000224031, '{"City": "v4"}');
 SELECT zcrm_enqueue('Leads', 4150868000000224031, '{"City": "v5"}');
 SELECT t60.release();
-SELECT sbx.wait('t60.drained()') AS drained;
+SELECT sbx.wait('sbx.outbox_drained()') AS drained;
 SELECT value, state, attempts, code FROM zcrm_outbox
  WHERE record_id = 4150868000000224031 ORDER BY id;
-SELECT t60.calls() AS calls;
-SELECT b FROM t60.bodies() b WHERE b -> 'ids' ? '4150868000000224031';
+SELECT sbx.mass_update_calls() AS calls;
+SELECT b FROM sbx.posted_bodies() b WHERE b -> 'ids' ? '4150868000000224031';
 SELECT sbx.get('records/Leads/4150868000000224031') -> 'record' ->> 'City' AS crm_city;
 
 -- the same through a captured table, in five transactions
@@ -61,9 +53,9 @@ UPDATE t60.leads SET city = 'c3';
 UPDATE t60.leads SET city = 'c4';
 UPDATE t60.leads SET city = 'c5';
 SELECT t60.release();
-SELECT sbx.wait('t60.drained()') AS drained;
+SELECT sbx.wait('sbx.outbox_drained()') AS drained;
 SELECT value, state FROM zcrm_outbox WHERE record_id = 4150868000000224032 ORDER BY id;
-SELECT t60.calls() AS calls;
+SELECT sbx.mass_update_calls() AS calls;
 SELECT sbx.get('records/Leads/4150868000000224032') -> 'record' ->> 'City' AS crm_city;
 
 -- an older value waiting in back-off is superseded by a newer one
@@ -78,7 +70,7 @@ SELECT value, state, attempts, code, next_attempt_at > now() + '30 min' AS backi
   FROM zcrm_outbox WHERE record_id = 4150868000000224033;
 SELECT sbx.post('faults', '{"error_rate": 0}') ->> 'ok' AS faults;
 SELECT zcrm_enqueue('Leads', 4150868000000224033, '{"City": "new"}');
-SELECT sbx.wait('t60.drained()') AS drained;
+SELECT sbx.wait('sbx.outbox_drained()') AS drained;
 SELECT value, state, attempts, next_attempt_at FROM zcrm_outbox
  WHERE record_id = 4150868000000224033 ORDER BY id;
 SELECT sbx.get('records/Leads/4150868000000224033') -> 'record' ->> 'City' AS crm_city;
@@ -88,11 +80,11 @@ SELECT pg_reload_conf();
 -- a failed older value is superseded by a newer one that is sent
 SELECT sbx.patch('records/Leads/4150868000000224034', '{"locked": true}') ->> 'ok' AS locked;
 SELECT zcrm_enqueue('Leads', 4150868000000224034, '{"City": "while locked"}');
-SELECT sbx.wait('t60.drained()') AS drained;
+SELECT sbx.wait('sbx.outbox_drained()') AS drained;
 SELECT value, state, code FROM zcrm_outbox WHERE record_id = 4150868000000224034;
 SELECT sbx.patch('records/Leads/4150868000000224034', '{"locked": false}') ->> 'ok' AS unlocked;
 SELECT zcrm_enqueue('Leads', 4150868000000224034, '{"City": "unlocked"}');
-SELECT sbx.wait('t60.drained()') AS drained;
+SELECT sbx.wait('sbx.outbox_drained()') AS drained;
 SELECT value, state, code FROM zcrm_outbox WHERE record_id = 4150868000000224034 ORDER BY id;
 -- and retrying the superseded row does nothing
 SELECT zcrm_outbox_retry(ARRAY(SELECT id FROM zcrm_outbox

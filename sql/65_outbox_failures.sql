@@ -15,8 +15,6 @@ LANGUAGE sql AS $$
 	SELECT (s ->> 'mass_update_calls')::int, (s ->> 'ids_received')::int
 	  FROM sbx.get('stats') s
 $$;
-CREATE FUNCTION t65.drained() RETURNS boolean LANGUAGE sql
-AS $$ SELECT NOT EXISTS (SELECT 1 FROM zcrm_outbox WHERE state IN ('pending', 'sending')) $$;
 
 -- a record in blueprint ends failed with Zoho's code, message and details;
 -- the other record of the same call is sent
@@ -25,7 +23,7 @@ BEGIN;
 SELECT zcrm_enqueue('Leads', 4150868000000224006, '{"Lead_Status": "Contacted"}');
 SELECT zcrm_enqueue('Leads', 4150868000000224040, '{"Lead_Status": "Contacted"}');
 COMMIT;
-SELECT sbx.wait('t65.drained()') AS drained;
+SELECT sbx.wait('sbx.outbox_drained()') AS drained;
 SELECT record_id, state, attempts, code, message, details, sent_at IS NOT NULL AS has_sent_at
   FROM zcrm_outbox ORDER BY record_id;
 SELECT * FROM t65.stats();
@@ -36,12 +34,12 @@ SELECT zcrm_outbox_retry(ARRAY(SELECT id FROM zcrm_outbox WHERE state = 'failed'
 SELECT state, attempts, next_attempt_at <= now() AS due FROM zcrm_outbox
  WHERE record_id = 4150868000000224006;
 COMMIT;
-SELECT sbx.wait('t65.drained()') AS drained;
+SELECT sbx.wait('sbx.outbox_drained()') AS drained;
 SELECT state, attempts, code FROM zcrm_outbox WHERE record_id = 4150868000000224006;
 -- out of blueprint, a retry of all the caller's failed rows delivers it
 SELECT sbx.patch('records/Leads/4150868000000224006', '{"blueprint": false}') ->> 'ok' AS patched;
 SELECT zcrm_outbox_retry() AS requeued;
-SELECT sbx.wait('t65.drained()') AS drained;
+SELECT sbx.wait('sbx.outbox_drained()') AS drained;
 SELECT state, attempts, code FROM zcrm_outbox WHERE record_id = 4150868000000224006;
 SELECT sbx.get('records/Leads/4150868000000224006') -> 'record' ->> 'Lead_Status' AS crm_status;
 -- nothing left to retry; ids that are not failed are ignored
@@ -54,7 +52,7 @@ SELECT sbx.post('reset') ->> 'ok' AS reset;
 DELETE FROM zcrm_outbox;
 SELECT zcrm_enqueue('Leads', 4150868000000224041, '{"Email": "a@example.com"}');
 SELECT zcrm_enqueue('NoSuchModule', 4150868000000224041, '{"City": "x"}');
-SELECT sbx.wait('t65.drained()') AS drained;
+SELECT sbx.wait('sbx.outbox_drained()') AS drained;
 SELECT module, field, state, attempts, code, message FROM zcrm_outbox ORDER BY module;
 
 -- transient failures: after massupdate.max_attempts tries the row fails
@@ -68,7 +66,7 @@ SELECT sbx.post('reset') ->> 'ok' AS reset;
 DELETE FROM zcrm_outbox;
 SELECT sbx.post('faults', '{"error_rate": 1.0, "error_status": 503}') ->> 'ok' AS faults;
 SELECT zcrm_enqueue('Leads', 4150868000000224042, '{"City": "never"}');
-SELECT sbx.wait('t65.drained()') AS drained;
+SELECT sbx.wait('sbx.outbox_drained()') AS drained;
 SELECT state, attempts, code, message, next_attempt_at FROM zcrm_outbox;
 SELECT * FROM t65.stats();
 SELECT sbx.post('faults', '{"error_rate": 0}') ->> 'ok' AS faults;
@@ -82,7 +80,7 @@ BEGIN;
 SELECT zcrm_enqueue('Leads', 4150868000000224043, '{"City": "orphan"}');
 DROP USER MAPPING FOR CURRENT_USER SERVER zoho;
 COMMIT;
-SELECT sbx.wait('t65.drained()') AS drained;
+SELECT sbx.wait('sbx.outbox_drained()') AS drained;
 SELECT state, attempts, code, message FROM zcrm_outbox;
 SELECT * FROM t65.stats();
 

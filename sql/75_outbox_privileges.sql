@@ -18,8 +18,6 @@ CREATE USER MAPPING FOR t75_bob SERVER zoho
 			 refresh_token '1000.sandbox2.refresh');
 CREATE SCHEMA t75;
 GRANT USAGE ON SCHEMA t75 TO PUBLIC;
-CREATE FUNCTION t75.drained() RETURNS boolean LANGUAGE sql
-AS $$ SELECT NOT EXISTS (SELECT 1 FROM zcrm_outbox WHERE state IN ('pending', 'sending')) $$;
 -- a captured table both may write
 CREATE TABLE t75.leads (zoho_id bigint PRIMARY KEY, city text);
 INSERT INTO t75.leads SELECT 4150868000000224050 + g, NULL FROM generate_series(0, 3) g;
@@ -35,7 +33,7 @@ SET ROLE t75_bob;
 SELECT zcrm_enqueue('Leads', 4150868000000224061, '{"City": "Bob enqueued"}');
 UPDATE t75.leads SET city = 'Bob captured' WHERE zoho_id IN (4150868000000224052, 4150868000000224053);
 RESET ROLE;
-SELECT sbx.wait('t75.drained()') AS drained;
+SELECT sbx.wait('sbx.outbox_drained()') AS drained;
 
 -- each role's calls went out with its own token
 SELECT r ->> 'client_id' AS client_id, (r ->> 'body')::jsonb -> 'data' AS data,

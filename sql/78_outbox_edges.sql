@@ -9,8 +9,6 @@ CREATE USER MAPPING FOR CURRENT_USER SERVER zoho
 ALTER SYSTEM SET massupdate.naptime = '1h';
 SELECT pg_reload_conf();
 CREATE SCHEMA t78;
-CREATE FUNCTION t78.drained() RETURNS boolean LANGUAGE sql
-AS $$ SELECT NOT EXISTS (SELECT 1 FROM zcrm_outbox WHERE state IN ('pending', 'sending')) $$;
 SELECT sbx.post('reset') ->> 'ok' AS reset;
 
 -- a bad id already in the table when capture starts: an UPDATE that
@@ -28,7 +26,7 @@ UPDATE t78.legacy SET city = 'Changed' WHERE zid = 'also bad';
 INSERT INTO t78.legacy VALUES ('-7', 'Bad', NULL);
 \set VERBOSITY default
 SELECT record_id, field, value FROM zcrm_outbox ORDER BY id OFFSET :rows_before;
-SELECT sbx.wait('t78.drained()') AS drained;
+SELECT sbx.wait('sbx.outbox_drained()') AS drained;
 
 -- the id column's type changed after zcrm_capture_table to one that holds
 -- no record ids: a clear error (22023), not a crash; a renamed mapped
@@ -44,7 +42,7 @@ SELECT zcrm_capture_table('t78.retyped', 'Leads', 'zid', '{"town": "City"}');
 SELECT count(*) AS rows_before FROM zcrm_outbox \gset
 INSERT INTO t78.retyped VALUES (4150868000000226003, 'Numeric');
 SELECT record_id, field, value FROM zcrm_outbox ORDER BY id OFFSET :rows_before;
-SELECT sbx.wait('t78.drained()') AS drained;
+SELECT sbx.wait('sbx.outbox_drained()') AS drained;
 
 -- the server renamed after zcrm_capture_table: a write that would queue
 -- fails, naming the stored server and the fix (42704)
@@ -73,7 +71,7 @@ SELECT record_id, field, value FROM zcrm_outbox ORDER BY id OFFSET :rows_before;
 SELECT count(*) AS rows_before FROM zcrm_outbox \gset
 UPDATE t78.parts SET employees = 6 WHERE zid = 4150868000000226012;
 SELECT record_id, field, value FROM zcrm_outbox ORDER BY id OFFSET :rows_before;
-SELECT sbx.wait('t78.drained()') AS drained;
+SELECT sbx.wait('sbx.outbox_drained()') AS drained;
 SELECT sbx.get('records/Leads/4150868000000226012') -> 'record' -> 'City' AS crm_city;
 
 -- queueing in a read-only transaction is refused like any write (25006),
@@ -92,9 +90,9 @@ ROLLBACK;
 -- zcrm_outbox_retry never requeues a row older than a newer one of the
 -- same record and field, whatever that one's state (here: sent)
 SELECT zcrm_enqueue('Leads', 4150868000000226031, '{"Lead_Status": "No Such Status"}');
-SELECT sbx.wait('t78.drained()') AS drained;
+SELECT sbx.wait('sbx.outbox_drained()') AS drained;
 SELECT zcrm_enqueue('Leads', 4150868000000226031, '{"Lead_Status": "Contacted"}');
-SELECT sbx.wait('t78.drained()') AS drained;
+SELECT sbx.wait('sbx.outbox_drained()') AS drained;
 SELECT min(id) AS old_id FROM zcrm_outbox WHERE record_id = 4150868000000226031 \gset
 -- as if the older row had failed after the newer one was sent
 UPDATE zcrm_outbox SET state = 'failed' WHERE id = :old_id;
@@ -104,7 +102,7 @@ SELECT value, state FROM zcrm_outbox WHERE record_id = 4150868000000226031 ORDER
 -- a savepoint rolled back inside a committed transaction wakes nobody: a
 -- row written straight into the table (which wakes nobody) stays pending;
 -- a released savepoint's change does wake the worker, which sends both
-SELECT sbx.wait('t78.drained()') AS drained;
+SELECT sbx.wait('sbx.outbox_drained()') AS drained;
 SELECT pg_sleep(0.5);			-- the worker settles into its 1h nap
 INSERT INTO zcrm_outbox (owner, server, module, record_id, field, value)
 	VALUES (current_user::regrole, 'zoho', 'Leads', 4150868000000226041, 'City', '"Direct"')
@@ -122,11 +120,11 @@ SELECT zcrm_enqueue('Leads', 4150868000000226042, '{"City": "Released"}');
 RELEASE s2;
 RELEASE s1;
 COMMIT;
-SELECT sbx.wait('t78.drained()') AS drained;
+SELECT sbx.wait('sbx.outbox_drained()') AS drained;
 SELECT record_id, value, state FROM zcrm_outbox WHERE id >= :direct_id ORDER BY id;
 
 -- clean up
-SELECT sbx.wait('t78.drained()') AS drained;
+SELECT sbx.wait('sbx.outbox_drained()') AS drained;
 DELETE FROM zcrm_outbox;
 DROP TABLE t78_tmp;
 DROP SCHEMA t78 CASCADE;
