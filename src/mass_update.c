@@ -172,19 +172,7 @@ emit_call_rows(ReturnSetInfo *rsinfo, ZcrmCall *call, const char *what,
 	if (kind == ZC_ANSWER_ERROR)
 		zcrm_raise_zoho(call, what, context, &err);
 	if (kind == ZC_ANSWER_MALFORMED)
-	{
-		char	   *why = pstrdup(err.message ? err.message : "unreadable");
-
-		zc_error_free(&err);
-		if (call->http_status >= 300)
-			zcrm_raise_call(call, what, context);
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("%s failed: unreadable answer from Zoho CRM", what),
-				 errdetail("HTTP %ld: %s.", call->http_status, why),
-				 context ? errcontext("%s", context) : 0,
-				 errhidestmt(true)));
-	}
+		zcrm_raise_malformed(call, what, context, &err, NULL, NULL);
 	if (zc_records_are_request_error(res, nres, nids))
 	{
 		ZcError		e;

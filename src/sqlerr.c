@@ -334,3 +334,23 @@ zcrm_raise_call(const ZcrmCall *call, const char *what, const char *context)
 			 errhidestmt(true)));
 	pg_unreachable();
 }
+
+void
+zcrm_raise_malformed(const ZcrmCall *call, const char *what,
+					 const char *context, ZcError *err,
+					 const char *consequence, const char *hint)
+{
+	char	   *why = pstrdup(err->message ? err->message : "unreadable");
+
+	zc_error_free(err);
+	if (call->http_status >= 300)
+		zcrm_raise_call(call, what, context);
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_ERROR),
+			 errmsg("%s failed: unreadable answer from Zoho CRM", what),
+			 errdetail("HTTP %ld: %s.%s%s", call->http_status, why,
+					   consequence ? " " : "", consequence ? consequence : ""),
+			 hint ? errhint("%s", hint) : 0,
+			 context ? errcontext("%s", context) : 0,
+			 errhidestmt(true)));
+}

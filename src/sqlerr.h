@@ -55,6 +55,16 @@ extern void zcrm_raise_call(const ZcrmCall *call, const char *what,
 							const char *context) pg_attribute_noreturn();
 
 /*
+ * Reports an answer the codec could not read: as zcrm_raise_call when its
+ * HTTP status says it failed, else HV000 "unreadable answer".  consequence
+ * (appended to DETAIL) and hint may be NULL.  Takes ownership of err.
+ */
+extern void zcrm_raise_malformed(const ZcrmCall *call, const char *what,
+								 const char *context, ZcError *err,
+								 const char *consequence,
+								 const char *hint) pg_attribute_noreturn();
+
+/*
  * Reports a parsed Zoho error.  Takes ownership of err (frees it before
  * raising).
  */

@@ -279,20 +279,9 @@ zcrm_mass_update_view(PG_FUNCTION_ARGS)
 	if (kind == ZC_ANSWER_ERROR)
 		zcrm_raise_zoho(&call, what, NULL, &err);
 	if (kind == ZC_ANSWER_MALFORMED)
-	{
-		char	   *why = pstrdup(err.message);
-
-		zc_error_free(&err);
-		if (call.http_status >= 300)
-			zcrm_raise_call(&call, what, NULL);
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("%s failed: unreadable answer from Zoho CRM", what),
-				 errdetail("HTTP %ld: %s. The job may have been scheduled.",
-						   call.http_status, why),
-				 errhint("Check the CRM's scheduled mass updates for this custom view before scheduling again."),
-				 errhidestmt(true)));
-	}
+		zcrm_raise_malformed(&call, what, NULL, &err,
+							 "The job may have been scheduled.",
+							 "Check the CRM's scheduled mass updates for this custom view before scheduling again.");
 
 	zcrm_wake_worker_at_commit();
 
@@ -386,18 +375,7 @@ fetch_status(ZcrmServer *srv, Oid roleid, const char *module, int64 job_id,
 		zcrm_raise_zoho(&call, what, NULL, &err);
 	}
 	if (kind == ZC_ANSWER_MALFORMED)
-	{
-		char	   *why = pstrdup(err.message);
-
-		zc_error_free(&err);
-		if (call.http_status >= 300)
-			zcrm_raise_call(&call, what, NULL);
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("%s failed: unreadable answer from Zoho CRM", what),
-				 errdetail("HTTP %ld: %s.", call.http_status, why),
-				 errhidestmt(true)));
-	}
+		zcrm_raise_malformed(&call, what, NULL, &err, NULL, NULL);
 }
 
 static Datum
