@@ -245,6 +245,8 @@ zcrm_outbox_inserter_add(ZcrmOutboxInserter *ins, int64 record_id,
 	}
 	oldcxt = MemoryContextSwitchTo(ins->batchcxt);
 	v[ins->col.id - 1] = Int64GetDatum(nextval_internal(ins->seqid, false));
+	if (ins->total == 0 && ins->nslots == 0)
+		zcrm_wake_note_queued(DatumGetInt64(v[ins->col.id - 1]));	/* ids grow */
 	v[ins->col.owner - 1] = ObjectIdGetDatum(ins->roleid);
 	v[ins->col.server - 1] = NameGetDatum(&ins->server);
 	v[ins->col.module - 1] = ins->module;
@@ -464,7 +466,8 @@ zcrm_outbox_retry(PG_FUNCTION_ARGS)
 											 "    FROM cand WHERE o.id = cand.id"
 											 "     AND NOT EXISTS (SELECT 1 FROM moot WHERE moot.id = cand.id)"
 											 "  RETURNING o.id)"
-											 " SELECT (SELECT count(*) FROM req), (SELECT count(*) FROM sup)",
+											 " SELECT (SELECT count(*) FROM req), (SELECT count(*) FROM sup),"
+											 "        (SELECT min(id) FROM req)",
 											 o, o, o, o),
 									2, argtypes, args, nulls, false, 0);
 		if (ret != SPI_OK_SELECT || SPI_processed != 1)
@@ -472,8 +475,14 @@ zcrm_outbox_retry(PG_FUNCTION_ARGS)
 		{
 			bool		isnull;
 
+			Datum		from;
+
 			requeued = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 												   SPI_tuptable->tupdesc, 1, &isnull));
+			/* the worker's claim cursor is past them: tell it (wake.h) */
+			from = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+			if (!isnull)
+				zcrm_wake_note_queued(DatumGetInt64(from));
 		}
 		SPI_finish();
 	}

@@ -41,6 +41,7 @@ typedef struct ZcrmWakeShared
 	slock_t		mutex;
 	Latch	   *worker_latch;	/* NULL while no worker is connected */
 	bool		connect_ok;		/* see zcrm_wake_get_connect_ok */
+	int64		queued_from;	/* see zcrm_wake_take_queued_from */
 } ZcrmWakeShared;
 
 static ZcrmWakeShared *wake_shared = NULL;
@@ -51,6 +52,7 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 /* backend-local state */
 static bool xact_callback_registered = false;
 static int	wake_level = 0;		/* 0: nothing to wake for */
+static int64 xact_queued_from = PG_INT64_MAX;	/* lowest id noted in this xact */
 static int	database_checked = 0;	/* 0 unknown, 1 ok, -1 other database */
 
 static void
@@ -77,6 +79,7 @@ zcrm_wake_shmem_startup(void)
 		SpinLockInit(&wake_shared->mutex);
 		wake_shared->worker_latch = NULL;
 		wake_shared->connect_ok = false;
+		wake_shared->queued_from = PG_INT64_MAX;
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -144,6 +147,21 @@ zcrm_wake_xact_callback(XactEvent event, void *arg)
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:
+
+			/*
+			 * Our rows are visible to every snapshot taken from now on
+			 * (callbacks run after the commit is in the proc array), so the
+			 * worker, which takes this value before its next claim, finds
+			 * them.  A rolled-back savepoint's ids are reported too: harmless.
+			 */
+			if (xact_queued_from != PG_INT64_MAX && wake_shared != NULL)
+			{
+				SpinLockAcquire(&wake_shared->mutex);
+				if (xact_queued_from < wake_shared->queued_from)
+					wake_shared->queued_from = xact_queued_from;
+				SpinLockRelease(&wake_shared->mutex);
+			}
+			xact_queued_from = PG_INT64_MAX;
 			if (wake_level > 0)
 			{
 				wake_level = 0;
@@ -153,8 +171,9 @@ zcrm_wake_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
-			/* prepared work is found by the worker's fallback poll */
+			/* prepared work is found by the worker's periodic audit */
 			wake_level = 0;
+			xact_queued_from = PG_INT64_MAX;
 			break;
 		default:
 			break;
@@ -212,17 +231,44 @@ zcrm_check_worker_database(void)
 				 errhint("Queue and schedule work in that database, or set massupdate.database to this one and restart the server.")));
 }
 
-void
-zcrm_wake_worker_at_commit(void)
+static void
+register_callbacks(void)
 {
-	zcrm_check_worker_database();
-
 	if (!xact_callback_registered)
 	{
 		RegisterXactCallback(zcrm_wake_xact_callback, NULL);
 		RegisterSubXactCallback(zcrm_wake_subxact_callback, NULL);
 		xact_callback_registered = true;
 	}
+}
+
+void
+zcrm_wake_worker_at_commit(void)
+{
+	zcrm_check_worker_database();
+	register_callbacks();
 	if (wake_level == 0 || GetCurrentTransactionNestLevel() < wake_level)
 		wake_level = GetCurrentTransactionNestLevel();
+}
+
+void
+zcrm_wake_note_queued(int64 id)
+{
+	register_callbacks();
+	if (id < xact_queued_from)
+		xact_queued_from = id;
+}
+
+int64
+zcrm_wake_take_queued_from(void)
+{
+	int64		from;
+
+	if (wake_shared == NULL)
+		return PG_INT64_MAX;
+	SpinLockAcquire(&wake_shared->mutex);
+	from = wake_shared->queued_from;
+	wake_shared->queued_from = PG_INT64_MAX;
+	SpinLockRelease(&wake_shared->mutex);
+	return from;
 }

@@ -34,6 +34,15 @@ extern void zcrm_wake_worker_at_commit(void);
  */
 extern void zcrm_check_worker_database(void);
 
+/*
+ * zcrm_wake_note_queued
+ *		Notes that the current transaction wrote zcrm_outbox row "id" as
+ *		pending (queued it, or requeued it).  At commit the lowest such id
+ *		goes to shared memory for zcrm_wake_take_queued_from.  Call after
+ *		zcrm_wake_worker_at_commit; any order of ids, cheap.
+ */
+extern void zcrm_wake_note_queued(int64 id);
+
 /* ---- for _PG_init (through zcrm_worker_register) and the worker ---- */
 
 /* Installs the shared-memory hooks; only under shared_preload_libraries. */
@@ -49,5 +58,13 @@ extern void zcrm_wake_set_worker_latch(Latch *latch);
  */
 extern bool zcrm_wake_get_connect_ok(void);
 extern void zcrm_wake_set_connect_ok(bool ok);
+
+/*
+ * The worker: the lowest outbox id that transactions committed since the
+ * last call wrote as pending (PG_INT64_MAX: none), and resets it.  Their
+ * rows are visible to any snapshot taken after this call.  Lost with
+ * shared memory at a crash restart, when the worker starts afresh.
+ */
+extern int64 zcrm_wake_take_queued_from(void);
 
 #endif							/* ZCRM_WAKE_H */

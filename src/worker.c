@@ -241,6 +241,7 @@ recover_sending(void)
 						(unsigned long long) SPI_processed)));
 	worker_xact_end();
 	worker_claimed_unrecorded = false;
+	worker_claim_reset();
 }
 
 /* Reads the extension's schema; false (quietly) while it is not installed. */
@@ -288,13 +289,13 @@ next_due_ms(void)
 {
 	int			ret;
 	long		ms = zcrm_naptime_ms;
+	long		backoff = worker_claim_due_ms(zcrm_naptime_ms);
 
 	worker_xact_begin("massupdate: planning sleep");
-	ret = SPI_execute(psprintf("SELECT (extract(epoch FROM least("
-							   "  (SELECT min(next_attempt_at) FROM %s WHERE state = 'pending'),"
+	ret = SPI_execute(psprintf("SELECT (extract(epoch FROM"
 							   "  (SELECT min(next_poll_at) FROM %s WHERE next_poll_at IS NOT NULL"
-							   "     AND status NOT IN ('COMPLETED', 'FAILED'))) - now()) * 1000)::bigint",
-							   worker_qual("zcrm_outbox"), worker_qual("zcrm_jobs")),
+							   "     AND status NOT IN ('COMPLETED', 'FAILED')) - now()) * 1000)::bigint",
+							   worker_qual("zcrm_jobs")),
 					  true, 1);
 	if (ret == SPI_OK_SELECT && SPI_processed == 1)
 	{
@@ -305,7 +306,8 @@ next_due_ms(void)
 			ms = (long) Min((int64) ms, Max(due, (int64) MIN_SLEEP_MS));
 	}
 	worker_xact_end();
-	return ms;
+	/* rows due now that could not be taken (locked) are looked at again soon */
+	return Min(ms, Max(backoff, MIN_SLEEP_MS));
 }
 
 /* One round; returns how long to sleep (0: more work is waiting). */
@@ -327,6 +329,7 @@ run_round(void)
 		(claimed == 0 && zcrm_retention_s == 0))
 	{
 		worker_delete_old_rows();
+		worker_claim_audit();
 		last_retention = now;
 	}
 
@@ -398,6 +401,7 @@ zcrm_worker_main(Datum main_arg)
 			RESUME_INTERRUPTS();
 			if (worker_claimed_unrecorded && worker_ext_schema != NULL)
 				recover_sending();
+			worker_claim_reset();
 			sleep_ms = zcrm_naptime_ms;
 		}
 		PG_END_TRY();

@@ -189,10 +189,8 @@ claim_and_plan(Batch *b, Batch *inflight)
 	int			nsuperseded = 0;
 	int64	   *record_ids;
 	int			cap;
-	int			q;
-	int64		max_id = 0;
-	Oid			argtypes[2] = {INT4OID, INT8OID};
-	Datum		args[2];
+	Oid			argtypes[4] = {INT4OID, INT8OID, INT8OID, BOOLOID};
+	Datum		args[4];
 	MemoryContext old;
 
 	worker_xact_begin("massupdate: claiming outbox rows");
@@ -200,13 +198,14 @@ claim_and_plan(Batch *b, Batch *inflight)
 							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
 							 true, 0, false);
 	/*
-	 * The claim walks zcrm_outbox_pending in id order and stops after
-	 * batch_size rows; a bitmap scan would read and sort every pending row
-	 * first (the whole backlog) whatever the statistics say.
+	 * The claim walks the primary key from where the claim cursor says
+	 * (worker_claim.c) and stops after batch_size rows; a bitmap scan
+	 * would read and sort every row of the range first.
 	 */
 	worker_set_local("enable_bitmapscan", "off");
 	worker_set_local("enable_seqscan", "off");
 	worker_set_local("enable_sort", "off");
+	worker_claim_begin();
 	/*
 	 * In slices of CLAIM_SLICE rows (in id order, as one claim of
 	 * batch_size would take them), so that the calls in flight are kept
@@ -219,27 +218,40 @@ claim_and_plan(Batch *b, Batch *inflight)
 	{
 		int			want = Min(CLAIM_SLICE, zcrm_batch_size - n);
 		int			got;
+		int64		after;
+		int64		upto;
+		bool		due_only;
+		int64		slice_max = 0;
 
 		if (want <= 0)
 			break;
+		worker_claim_next_range(&after, &upto, &due_only);
 		args[0] = Int32GetDatum(want);
-		args[1] = Int64GetDatum(max_id);
+		args[1] = Int64GetDatum(after);
+		args[2] = Int64GetDatum(upto);
+		args[3] = BoolGetDatum(due_only);
 		ret = SPI_execute_with_args(psprintf("UPDATE %s o SET state = 'sending', attempts = o.attempts + 1,"
 											 "        next_attempt_at = NULL"
 											 " WHERE o.id = ANY (ARRAY("
 											 "  SELECT id FROM %s"
-											 "   WHERE state = 'pending' AND next_attempt_at <= now() AND id > $2"
+											 "   WHERE id > $2 AND id <= $3 AND state = 'pending'"
+											 "     AND (NOT $4 OR next_attempt_at <= clock_timestamp())"
 											 "   ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED))"
 											 " RETURNING o.id, o.owner::oid, o.server::text, o.module,"
 											 "           o.record_id, o.field, o.value::text, o.over_write,"
 											 "           o.attempts",
 											 worker_qual("zcrm_outbox"), worker_qual("zcrm_outbox")),
-									2, argtypes, args, NULL, false, 0);
+									4, argtypes, args, NULL, false, 0);
 		if (ret != SPI_OK_UPDATE_RETURNING)
 			elog(ERROR, "claiming outbox rows failed: %s", SPI_result_code_string(ret));
 		got = (int) SPI_processed;
 		if (got == 0)
+		{
+			SPI_freetuptable(SPI_tuptable);
+			if (worker_claim_slice_done(want, 0, 0))
+				continue;		/* the sweep is over: the fresh lane */
 			break;
+		}
 		worker_claimed_unrecorded = true;
 
 		old = MemoryContextSwitchTo(worker_round_cxt);
@@ -265,14 +277,14 @@ claim_and_plan(Batch *b, Batch *inflight)
 			r->value = worker_spi_text(t, d, 7);
 			r->over_write = DatumGetBool(SPI_getbinval(t, d, 8, &isnull));
 			r->attempts = DatumGetInt32(SPI_getbinval(t, d, 9, &isnull));
-			if (r->id > max_id)
-				max_id = r->id;
+			if (r->id > slice_max)
+				slice_max = r->id;
 		}
 		MemoryContextSwitchTo(old);
 		SPI_freetuptable(SPI_tuptable);
 		n += got;
 		pump(inflight);
-		if (got < want)
+		if (!worker_claim_slice_done(want, got, slice_max))
 			break;
 	}
 	if (n == 0)
@@ -335,13 +347,13 @@ claim_and_plan(Batch *b, Batch *inflight)
 	/*
 	 * Older unsent values of the same keys, which ours make moot: rows in
 	 * back-off (pending, queued before the oldest row we claimed) and failed
-	 * rows.  A failed row newer than ours makes ours moot instead.  Rows
-	 * "sending" are all ours (one worker; a crash's leftovers are requeued
-	 * at start): those of the batch in flight were dealt with above.  Newer pending rows beyond a full batch are not looked
-	 * for: they are sent in a later round, after ours, so the CRM still
-	 * ends with the newest value.
+	 * rows, found through zcrm_outbox_record.  A failed row newer than ours
+	 * makes ours moot instead.  Rows "sending" are all ours (one worker; a
+	 * crash's leftovers are requeued at start): those of the batch in
+	 * flight were dealt with above.  Newer pending rows beyond a full batch
+	 * are not looked for: they are sent in a later round, after ours, so
+	 * the CRM still ends with the newest value.
 	 */
-	for (q = 0; q < 2; q++)
 	{
 		Oid			types[2] = {INT8ARRAYOID, INT8OID};
 		Datum		vals[2];
@@ -352,18 +364,11 @@ claim_and_plan(Batch *b, Batch *inflight)
 				min_id = rows[i].id;
 		vals[0] = worker_int8_array(record_ids, n);
 		vals[1] = Int64GetDatum(min_id);
-		/* two statements, the calls in flight driven in between */
-		if (q == 0)
-			ret = SPI_execute_with_args(psprintf("SELECT id, server::text, module, record_id, field"
-												 " FROM %s WHERE state = 'pending' AND id < $2"
-												 " AND record_id = ANY ($1)",
-												 worker_qual("zcrm_outbox")),
-										2, types, vals, NULL, false, 0);
-		else
-			ret = SPI_execute_with_args(psprintf("SELECT id, server::text, module, record_id, field"
-												 " FROM %s WHERE state = 'failed' AND record_id = ANY ($1)",
-												 worker_qual("zcrm_outbox")),
-										1, types, vals, NULL, false, 0);
+		ret = SPI_execute_with_args(psprintf("SELECT id, server::text, module, record_id, field"
+											 " FROM %s WHERE record_id = ANY ($1)"
+											 "   AND (state = 'failed' OR (state = 'pending' AND id < $2))",
+											 worker_qual("zcrm_outbox")),
+									2, types, vals, NULL, false, 0);
 		if (ret != SPI_OK_SELECT)
 			elog(ERROR, "reading unsent rows failed: %s", SPI_result_code_string(ret));
 		old = MemoryContextSwitchTo(worker_round_cxt);
@@ -437,6 +442,8 @@ claim_and_plan(Batch *b, Batch *inflight)
 									1, types, vals, NULL, false, 0);
 		if (ret != SPI_OK_UPDATE)
 			elog(ERROR, "deferring outbox rows failed: %s", SPI_result_code_string(ret));
+		for (i = 0; i < ndeferred; i++)
+			worker_claim_note_pending(deferred[i], 0);
 	}
 	worker_xact_end();
 
@@ -831,6 +838,75 @@ finish_calls(Batch *b, Batch *behind)
 }
 
 /*
+ * Rows whose outcome is the same final answer (sent or failed, with the
+ * same code, message and details: mostly "SUCCESS, record updated") are
+ * written by one plain UPDATE per group; the rest (pending again, each
+ * call with its own back-off, or more distinct answers than this) by one
+ * UPDATE from arrays of per-row values.
+ */
+#define MAX_OUTCOME_GROUPS 8
+
+typedef struct OutcomeGroup
+{
+	const RowOutcome *o;		/* the shared outcome */
+	int64	   *ids;
+	int			n;
+} OutcomeGroup;
+
+static bool
+str_eq(const char *a, const char *b)
+{
+	return (a == NULL || b == NULL) ? a == b : strcmp(a, b) == 0;
+}
+
+static bool
+same_outcome(const RowOutcome *a, const RowOutcome *b)
+{
+	return strcmp(a->state, b->state) == 0 && str_eq(a->code, b->code) &&
+		str_eq(a->message, b->message) && str_eq(a->details, b->details);
+}
+
+/* One group's rows, in slices, the calls in flight driven in between. */
+static void
+record_group(const OutcomeGroup *g, Batch *inflight)
+{
+	Oid			argtypes[5] = {INT8ARRAYOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		args[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	int			first;
+
+	args[1] = CStringGetTextDatum(g->o->state);
+	if (g->o->code)
+		args[2] = CStringGetTextDatum(g->o->code);
+	else
+		nulls[2] = 'n';
+	if (g->o->message)
+		args[3] = CStringGetTextDatum(g->o->message);
+	else
+		nulls[3] = 'n';
+	if (g->o->details)
+		args[4] = CStringGetTextDatum(g->o->details);
+	else
+		nulls[4] = 'n';
+	for (first = 0; first < g->n; first += RECORD_SLICE)
+	{
+		int			ret;
+
+		args[0] = worker_int8_array(g->ids + first, Min(RECORD_SLICE, g->n - first));
+		ret = SPI_execute_with_args(psprintf("UPDATE %s SET state = $2,"
+											 " sent_at = CASE WHEN $2 = 'sent' THEN now() END,"
+											 " next_attempt_at = NULL, code = $3, message = $4,"
+											 " details = $5::jsonb"
+											 " WHERE id = ANY ($1) AND state = 'sending'",
+											 worker_qual("zcrm_outbox")),
+									5, argtypes, args, nulls, false, 0);
+		if (ret != SPI_OK_UPDATE)
+			elog(ERROR, "recording outcomes failed: %s", SPI_result_code_string(ret));
+		pump(inflight);
+	}
+}
+
+/*
  * Writes every row's outcome of b in one short transaction, letting the
  * calls of the batch inflight progress meanwhile.
  */
@@ -844,6 +920,8 @@ record_outcomes(Batch *b, Batch *inflight)
 	ZcrmPlan   *plan = &b->plan;
 	int		   *call_attempts;
 	uint32	   *call_rnd;
+	OutcomeGroup groups[MAX_OUTCOME_GROUPS];
+	int			ngroups = 0;
 	int64	   *ids;
 	const char **states;
 	const char **codes;
@@ -857,6 +935,7 @@ record_outcomes(Batch *b, Batch *inflight)
 	TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID};
 	Datum		args[6];
 	int			ret;
+	TimestampTz now = GetCurrentTimestamp();
 	MemoryContext old = MemoryContextSwitchTo(worker_round_cxt);
 
 	/*
@@ -881,9 +960,30 @@ record_outcomes(Batch *b, Batch *inflight)
 	for (i = 0; i < nrows; i++)
 	{
 		RowOutcome *o = &out[i];
+		int			g;
 
 		if (prows[i].state != ZCRM_PLAN_SEND || o->state == NULL)
 			continue;
+		if (strcmp(o->state, "pending") == 0 && rows[i].attempts >= zcrm_max_attempts)
+			o->state = "failed";
+		if (strcmp(o->state, "pending") != 0)
+		{
+			for (g = 0; g < ngroups; g++)
+				if (same_outcome(groups[g].o, o))
+					break;
+			if (g == ngroups && ngroups < MAX_OUTCOME_GROUPS)
+			{
+				groups[g].o = o;
+				groups[g].ids = palloc(sizeof(int64) * nrows);
+				groups[g].n = 0;
+				ngroups++;
+			}
+			if (g < ngroups)
+			{
+				groups[g].ids[groups[g].n++] = rows[i].id;
+				continue;
+			}
+		}
 		ids[n] = rows[i].id;
 		states[n] = o->state;
 		codes[n] = o->code;
@@ -892,12 +992,11 @@ record_outcomes(Batch *b, Batch *inflight)
 		delays[n] = 0;
 		if (strcmp(o->state, "pending") == 0)
 		{
-			if (rows[i].attempts >= zcrm_max_attempts)
-				states[n] = "failed";
-			else
-				delays[n] = zcrm_backoff_ms(call_attempts[prows[i].call],
-											zcrm_retry_base_ms, zcrm_retry_max_ms,
-											call_rnd[prows[i].call]);
+			delays[n] = zcrm_backoff_ms(call_attempts[prows[i].call],
+										zcrm_retry_base_ms, zcrm_retry_max_ms,
+										call_rnd[prows[i].call]);
+			worker_claim_note_pending(rows[i].id,
+									  TimestampTzPlusMilliseconds(now, delays[n]));
 		}
 		n++;
 	}
@@ -905,6 +1004,8 @@ record_outcomes(Batch *b, Batch *inflight)
 	pump(inflight);
 
 	worker_xact_begin("massupdate: recording outcomes");
+	for (i = 0; i < ngroups; i++)
+		record_group(&groups[i], inflight);
 	worker_set_local("enable_nestloop", "off");
 	worker_set_local("enable_mergejoin", "off");
 	/*

@@ -23,7 +23,7 @@ CREATE TABLE zcrm_outbox (
 	code			text,
 	message			text,
 	details			jsonb
-);
+) WITH (fillfactor = 50);
 
 COMMENT ON TABLE zcrm_outbox IS
 	'Changes queued for Zoho CRM; the massupdate worker sends them after commit';
@@ -38,13 +38,15 @@ COMMENT ON COLUMN zcrm_outbox.next_attempt_at IS
 COMMENT ON COLUMN zcrm_outbox.code IS
 	'Zoho''s code of the last answer (SUCCESS, RECORD_IN_BLUEPRINT, ...) or the transport error';
 
--- Two small indexes besides the primary key, chosen so that queueing (the
--- capture trigger's INSERT) maintains only append-only entries: the
--- pending rows in queue order, which the worker claims and where it finds
--- older values in back-off; and the failed rows by record, which a newer
--- value of the same field supersedes.
-CREATE INDEX zcrm_outbox_pending ON zcrm_outbox (id) WHERE state = 'pending';
-CREATE INDEX zcrm_outbox_failed ON zcrm_outbox (record_id) WHERE state = 'failed';
+-- Indexed only on columns that never change (the primary key and
+-- record_id), and with room left on every page (fillfactor 50), so that the worker's state
+-- changes (pending -> sending -> sent) are HOT updates: no new index
+-- entries, and the page's old row versions are pruned in place.  An index
+-- on state, or one whose condition names state, would make every one of
+-- them a full update.  The worker therefore finds pending rows by walking
+-- the primary key from a cursor it keeps (worker_outbox.c, "The claim
+-- cursor"), and older values of a record through zcrm_outbox_record.
+CREATE INDEX zcrm_outbox_record ON zcrm_outbox (record_id);
 
 -- Rows are readable by members of their owner (superusers read all); the
 -- table is written only by the extension's functions and worker (no write
