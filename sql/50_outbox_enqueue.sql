@@ -57,7 +57,8 @@ SELECT sbx.wait('sbx.mass_update_calls() > 0', '1s') AS sent_before_commit;
 COMMIT;
 SELECT sbx.wait('sbx.outbox_drained()') AS drained;
 SELECT record_id, field, value, over_write, state, attempts, code, message,
-	   queued_at <= sent_at AS sent_after_queued, next_attempt_at
+	   queued_at <= sent_at AS sent_after_queued,
+	   next_attempt_at = queued_at AS due_when_queued
   FROM zcrm_outbox ORDER BY id;
 -- exactly once: one call, and no second one while we wait
 SELECT sbx.wait('sbx.mass_update_calls() > 1', '1s') AS sent_twice;

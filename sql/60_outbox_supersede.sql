@@ -71,7 +71,7 @@ SELECT value, state, attempts, code, next_attempt_at > now() + '30 min' AS backi
 SELECT sbx.post('faults', '{"error_rate": 0}') ->> 'ok' AS faults;
 SELECT zcrm_enqueue('Leads', 4150868000000224033, '{"City": "new"}');
 SELECT sbx.wait('sbx.outbox_drained()') AS drained;
-SELECT value, state, attempts, next_attempt_at FROM zcrm_outbox
+SELECT value, state, attempts, next_attempt_at = queued_at AS due_when_queued FROM zcrm_outbox
  WHERE record_id = 4150868000000224033 ORDER BY id;
 SELECT sbx.get('records/Leads/4150868000000224033') -> 'record' ->> 'City' AS crm_city;
 ALTER SYSTEM RESET massupdate.retry_base;

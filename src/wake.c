@@ -4,15 +4,20 @@
  *		Waking the massupdate worker at commit.
  *
  * A backend that queues outbox rows or schedules a job calls
- * zcrm_wake_worker_at_commit().  The first call in a backend registers a
- * transaction callback (once per backend, as pg_net does); the call sets a
- * flag, and at XACT_EVENT_COMMIT the callback sets the worker's latch.  An
- * aborted transaction only clears the flag: its rows never existed, so the
+ * zcrm_wake_worker_at_commit().  The first call in a backend registers
+ * transaction callbacks (once per backend, as pg_net does); the call sets a
+ * flag, and at commit, once the transaction's catalog invalidations are
+ * sent and its locks released, a resource-release callback sets the
+ * worker's latch.  An aborted transaction only clears the flag: its rows never existed, so the
  * worker has nothing to do and is not disturbed.  The flag is the lowest
  * (sub)transaction nesting level that queued work still alive: a released
  * savepoint hands its work to its parent, a savepoint rolled back drops
  * what it and its children queued, so a committed transaction whose only
  * queued work was rolled back to a savepoint wakes nobody either.
+ *
+ * The same callback leaves in shared memory the lowest outbox id the
+ * transaction queued or requeued (zcrm_wake_note_queued), for the worker's
+ * claim cursor (worker_claim.c).
  *
  * The worker's latch lives in a small struct in shared memory, set by the
  * worker when it is connected and cleared when it exits.  The same struct
@@ -32,6 +37,7 @@
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
+#include "utils/resowner.h"
 
 #include "settings.h"
 #include "wake.h"
@@ -141,33 +147,40 @@ wake_worker_now(void)
 		SetLatch(latch);
 }
 
+/*
+ * At commit, once the transaction's catalog invalidations have been sent and
+ * its locks released (the last phase of releasing the top transaction's
+ * resources): only then is everything it did visible to the worker, a
+ * dropped user mapping included.  An xact callback would run before the
+ * invalidations are sent, and the worker, quick to wake, could still find
+ * the mapping in its catalog cache.
+ */
+static void
+zcrm_wake_release_callback(ResourceReleasePhase phase, bool isCommit,
+						   bool isTopLevel, void *arg)
+{
+	if (phase != RESOURCE_RELEASE_AFTER_LOCKS || !isTopLevel)
+		return;
+	if (isCommit && xact_queued_from != PG_INT64_MAX && wake_shared != NULL)
+	{
+		/* the worker takes this before its next claim (wake.h) */
+		SpinLockAcquire(&wake_shared->mutex);
+		if (xact_queued_from < wake_shared->queued_from)
+			wake_shared->queued_from = xact_queued_from;
+		SpinLockRelease(&wake_shared->mutex);
+	}
+	xact_queued_from = PG_INT64_MAX;
+	if (isCommit && wake_level > 0)
+		wake_worker_now();
+	wake_level = 0;
+}
+
+/* Forgets what an aborted or prepared transaction queued. */
 static void
 zcrm_wake_xact_callback(XactEvent event, void *arg)
 {
 	switch (event)
 	{
-		case XACT_EVENT_COMMIT:
-
-			/*
-			 * Our rows are visible to every snapshot taken from now on
-			 * (callbacks run after the commit is in the proc array), so the
-			 * worker, which takes this value before its next claim, finds
-			 * them.  A rolled-back savepoint's ids are reported too: harmless.
-			 */
-			if (xact_queued_from != PG_INT64_MAX && wake_shared != NULL)
-			{
-				SpinLockAcquire(&wake_shared->mutex);
-				if (xact_queued_from < wake_shared->queued_from)
-					wake_shared->queued_from = xact_queued_from;
-				SpinLockRelease(&wake_shared->mutex);
-			}
-			xact_queued_from = PG_INT64_MAX;
-			if (wake_level > 0)
-			{
-				wake_level = 0;
-				wake_worker_now();
-			}
-			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
@@ -238,6 +251,7 @@ register_callbacks(void)
 	{
 		RegisterXactCallback(zcrm_wake_xact_callback, NULL);
 		RegisterSubXactCallback(zcrm_wake_subxact_callback, NULL);
+		RegisterResourceReleaseCallback(zcrm_wake_release_callback, NULL);
 		xact_callback_registered = true;
 	}
 }

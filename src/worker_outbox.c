@@ -230,8 +230,7 @@ claim_and_plan(Batch *b, Batch *inflight)
 		args[1] = Int64GetDatum(after);
 		args[2] = Int64GetDatum(upto);
 		args[3] = BoolGetDatum(due_only);
-		ret = SPI_execute_with_args(psprintf("UPDATE %s o SET state = 'sending', attempts = o.attempts + 1,"
-											 "        next_attempt_at = NULL"
+		ret = SPI_execute_with_args(psprintf("UPDATE %s o SET state = 'sending', attempts = o.attempts + 1"
 											 " WHERE o.id = ANY (ARRAY("
 											 "  SELECT id FROM %s"
 											 "   WHERE id > $2 AND id <= $3 AND state = 'pending'"
@@ -366,6 +365,7 @@ claim_and_plan(Batch *b, Batch *inflight)
 		vals[1] = Int64GetDatum(min_id);
 		ret = SPI_execute_with_args(psprintf("SELECT id, server::text, module, record_id, field"
 											 " FROM %s WHERE record_id = ANY ($1)"
+											 "   AND next_attempt_at IS DISTINCT FROM queued_at"
 											 "   AND (state = 'failed' OR (state = 'pending' AND id < $2))",
 											 worker_qual("zcrm_outbox")),
 									2, types, vals, NULL, false, 0);
@@ -420,7 +420,7 @@ claim_and_plan(Batch *b, Batch *inflight)
 		Datum		vals[1];
 
 		vals[0] = worker_int8_array(superseded, nsuperseded);
-		ret = SPI_execute_with_args(psprintf("UPDATE %s SET state = 'superseded', next_attempt_at = NULL,"
+		ret = SPI_execute_with_args(psprintf("UPDATE %s SET state = 'superseded',"
 											 " attempts = CASE WHEN state = 'sending' THEN attempts - 1 ELSE attempts END"
 											 " WHERE id = ANY ($1) AND state IN ('pending', 'sending', 'failed')",
 											 worker_qual("zcrm_outbox")),
@@ -895,7 +895,8 @@ record_group(const OutcomeGroup *g, Batch *inflight)
 		args[0] = worker_int8_array(g->ids + first, Min(RECORD_SLICE, g->n - first));
 		ret = SPI_execute_with_args(psprintf("UPDATE %s SET state = $2,"
 											 " sent_at = CASE WHEN $2 = 'sent' THEN now() END,"
-											 " next_attempt_at = NULL, code = $3, message = $4,"
+											 " next_attempt_at = CASE WHEN $2 = 'sent' THEN next_attempt_at END,"
+											 " code = $3, message = $4,"
 											 " details = $5::jsonb"
 											 " WHERE id = ANY ($1) AND state = 'sending'",
 											 worker_qual("zcrm_outbox")),
@@ -1024,8 +1025,9 @@ record_outcomes(Batch *b, Batch *inflight)
 		args[5] = worker_int8_array(delays + first, k);
 		ret = SPI_execute_with_args(psprintf("UPDATE %s o SET state = u.state,"
 											 " sent_at = CASE WHEN u.state = 'sent' THEN now() END,"
-											 " next_attempt_at = CASE WHEN u.state = 'pending'"
-											 "   THEN now() + u.delay * interval '1 millisecond' END,"
+											 " next_attempt_at = CASE u.state"
+											 "   WHEN 'pending' THEN now() + u.delay * interval '1 millisecond'"
+											 "   WHEN 'sent' THEN o.next_attempt_at END,"
 											 " code = u.code, message = u.message, details = u.details::jsonb"
 											 " FROM unnest($1, $2, $3, $4, $5, $6)"
 											 "   AS u(id, state, code, message, details, delay)"

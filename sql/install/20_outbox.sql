@@ -34,19 +34,24 @@ COMMENT ON COLUMN zcrm_outbox.state IS
 COMMENT ON COLUMN zcrm_outbox.attempts IS
 	'Worker tries so far; the row fails after massupdate.max_attempts';
 COMMENT ON COLUMN zcrm_outbox.next_attempt_at IS
-	'Earliest time of the next try of a pending row (back-off); NULL in the other states';
+	'When the row is due to be tried: queued_at, or later after a back-off or a requeue; kept once sending, sent or superseded; NULL once failed';
 COMMENT ON COLUMN zcrm_outbox.code IS
 	'Zoho''s code of the last answer (SUCCESS, RECORD_IN_BLUEPRINT, ...) or the transport error';
 
--- Indexed only on columns that never change (the primary key and
--- record_id), and with room left on every page (fillfactor 50), so that the worker's state
--- changes (pending -> sending -> sent) are HOT updates: no new index
--- entries, and the page's old row versions are pruned in place.  An index
--- on state, or one whose condition names state, would make every one of
--- them a full update.  The worker therefore finds pending rows by walking
--- the primary key from a cursor it keeps (worker_outbox.c, "The claim
--- cursor"), and older values of a record through zcrm_outbox_record.
-CREATE INDEX zcrm_outbox_record ON zcrm_outbox (record_id);
+-- Indexed so that the worker's state changes on the way of a row that goes
+-- well (pending -> sending -> sent) are HOT updates: they change no column
+-- an index names (in its key or its condition), and each page keeps room
+-- for them (fillfactor 50), so they add no index entries and the page's old
+-- row versions are pruned in place.  An index on state would make each of
+-- them a full update.  So:
+--	- the worker finds pending rows by walking the primary key from a cursor
+--	  it keeps (src/worker_claim.c);
+--	- zcrm_outbox_retried holds only the rows that ever left that way (a
+--	  back-off, a failure, a requeue: next_attempt_at no longer equals
+--	  queued_at), by record, for finding the older unsent values a newer
+--	  row makes moot.  Queueing adds no entry to it.
+CREATE INDEX zcrm_outbox_retried ON zcrm_outbox (record_id)
+	WHERE next_attempt_at IS DISTINCT FROM queued_at;
 
 -- Rows are readable by members of their owner (superusers read all); the
 -- table is written only by the extension's functions and worker (no write
