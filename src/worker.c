@@ -101,6 +101,7 @@ MemoryContext worker_pipe_cxt = NULL;
 char	   *worker_ext_schema = NULL;		/* quoted, in worker_round_cxt */
 static Oid	recovered_extoid = InvalidOid;
 static TimestampTz last_retention = 0;
+static TimestampTz last_audit = 0;
 static bool extension_missing_logged = false;
 
 /* rows claimed in this round and not yet recorded, for error recovery */
@@ -329,8 +330,15 @@ run_round(void)
 		(claimed == 0 && zcrm_retention_s == 0))
 	{
 		worker_delete_old_rows();
-		worker_claim_audit();
 		last_retention = now;
+	}
+	/* every AUDIT_NAPTIMES naptimes, or RETENTION_EVERY_MS if that is sooner */
+	if (TimestampDifferenceExceeds(last_audit, now,
+								   (int) Min((int64) RETENTION_EVERY_MS,
+											 (int64) zcrm_naptime_ms * AUDIT_NAPTIMES)))
+	{
+		worker_claim_audit();
+		last_audit = now;
 	}
 
 	if (claimed >= zcrm_batch_size)

@@ -28,6 +28,11 @@
 #define RETENTION_BATCHES_PER_ROUND	20
 /* how often retention runs at most */
 #define RETENTION_EVERY_MS			60000
+/*
+ * The claim cursor's audit (worker_claim.c) runs every this many naptimes,
+ * and at least every RETENTION_EVERY_MS
+ */
+#define AUDIT_NAPTIMES				6
 /* longest stretch of overlapping outbox batches before the round goes on */
 #define PIPE_MAX_MS					5000
 /* rows claimed per statement, the calls in flight driven in between */
