@@ -24,7 +24,8 @@
  *	  massupdate.job_poll_max_interval, given up after
  *	  massupdate.job_poll_timeout.  (2) outbox: claims due pending rows
  *	  (FOR UPDATE SKIP LOCKED under a short lock_timeout, marked "sending",
- *	  one short transaction), supersedes older values, plans calls
+ *	  one short transaction, where the claim cursor of worker_claim.c
+ *	  says), supersedes older values, plans calls
  *	  (planner.c), sends them at most massupdate.max_concurrency at a time
  *	  with no retries inside the client (each try counts once toward
  *	  massupdate.max_attempts), and records every row's outcome in one
@@ -37,7 +38,8 @@
  *	  next batch's calls take the slots the ending one frees, the two
  *	  together within the limit.
  *	  (3) sent and superseded rows older than massupdate.retention are
- *	  deleted in small batches.
+ *	  deleted in small batches, and every AUDIT_NAPTIMES naptimes the claim
+ *	  cursor's audit looks for pending rows nothing reported.
  *
  * Every state change is committed on its own, so a crash at any moment
  * loses nothing: at worst a call whose outcome was not recorded is sent

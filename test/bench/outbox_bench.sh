@@ -215,10 +215,11 @@ SQL
 	mem() { awk '/^(VmRSS|RssAnon):/ {printf "%s %d ", $1, $2}' "/proc/$1/status"; }
 	before=$(mem "$pid")
 	anon_before=$(awk '/^RssAnon:/ {print $2}' "/proc/$pid/status")
+	rows_before=$(q "SELECT count(*) FROM zcrm_outbox")
 	for k in 1 2 3 4 5; do
 		q "UPDATE mem_leads SET city = 'Round$k-' || (id % 10)"
 	done
-	echo "   queued: $(q "SELECT count(*) FROM zcrm_outbox WHERE state IN ('pending', 'sending')") changes"
+	echo "   queued: $(($(q "SELECT count(*) FROM zcrm_outbox") - rows_before)) changes ($(q "SELECT count(*) FROM zcrm_outbox WHERE state IN ('pending', 'sending')") still waiting after the last UPDATE)"
 	t0=$SECONDS
 	drained 1800 || exit 1
 	after=$(mem "$pid")
