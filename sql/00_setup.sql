@@ -83,6 +83,36 @@ AS $$ SELECT (r ->> 'body')::jsonb
 	   WHERE r ->> 'method' = 'POST' ORDER BY (r ->> 'seq')::int $$;
 CREATE FUNCTION sbx.outbox_drained() RETURNS boolean LANGUAGE sql
 AS $$ SELECT NOT EXISTS (SELECT 1 FROM zcrm_outbox WHERE state IN ('pending', 'sending')) $$;
+-- sbx.try(sql, whole, masks): runs a statement; 'ok', or its SQLSTATE and
+-- message (whole: with its DETAIL and HINT lines), with what changes from
+-- run to run masked: masks holds pairs of regular expression, replacement
+CREATE FUNCTION sbx.try(sql text, whole boolean DEFAULT true, masks text[] DEFAULT '{}')
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	st text; msg text; det text; hin text; r text; i int;
+BEGIN
+	BEGIN
+		EXECUTE sql;
+		RETURN 'ok';
+	EXCEPTION
+		WHEN query_canceled THEN
+			GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
+				det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
+		WHEN OTHERS THEN
+			GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
+				det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
+	END;
+	r := st || ': ' || msg;
+	IF whole THEN
+		r := r || CASE WHEN det <> '' THEN E'\nDETAIL: ' || det ELSE '' END
+			   || CASE WHEN hin <> '' THEN E'\nHINT: ' || hin ELSE '' END;
+	END IF;
+	FOR i IN 1 .. coalesce(array_length(masks, 1), 0) / 2 LOOP
+		r := regexp_replace(r, masks[2 * i - 1], masks[2 * i], 'g');
+	END LOOP;
+	RETURN r;
+END
+$$;
 -- sbx.wait(condition, timeout): poll a boolean SQL expression until it is
 -- true or the deadline passes; answers whether it became true
 CREATE FUNCTION sbx.wait(condition text, timeout interval DEFAULT '30s') RETURNS boolean
@@ -99,5 +129,9 @@ BEGIN
 	END LOOP;
 END
 $$;
+-- the tests' other roles call sbx.try (through their file's wrapper) only
+GRANT USAGE ON SCHEMA sbx TO PUBLIC;
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA sbx FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sbx.try(text, boolean, text[]) TO PUBLIC;
 SELECT sbx.post('reset');
 SELECT (sbx.get('stats') ? 'requests_total') AS sandbox_answers;

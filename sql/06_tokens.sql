@@ -6,22 +6,10 @@
 -- t06.try(sql) shows an error's SQLSTATE, message, detail and hint, with
 -- times and countdowns replaced so the output is stable.
 CREATE SCHEMA t06;
-CREATE FUNCTION t06.try(sql text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-	st text; msg text; det text; hin text; r text;
-BEGIN
-	EXECUTE sql;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
-		det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
-	r := st || ': ' || msg
-		|| CASE WHEN det <> '' THEN E'\nDETAIL: ' || det ELSE '' END
-		|| CASE WHEN hin <> '' THEN E'\nHINT: ' || hin ELSE '' END;
-	r := regexp_replace(r, '\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?([+-]\d\d(:\d\d)?)?', '<time>', 'g');
-	r := regexp_replace(r, '\d+ s more', '<n> s more', 'g');
-	RETURN r;
-END
+CREATE FUNCTION t06.try(sql text) RETURNS text LANGUAGE sql AS $$
+	SELECT sbx.try(sql, true, ARRAY[
+		'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?([+-]\d\d(:\d\d)?)?', '<time>',
+		'\d+ s more', '<n> s more'])
 $$;
 CREATE FUNCTION t06.tokens(base text) RETURNS int LANGUAGE sql
 AS $$ SELECT (sbx.get('stats', base) ->> 'token_requests')::int $$;

@@ -19,21 +19,8 @@ CREATE USER MAPPING FOR CURRENT_USER SERVER zoho2
 			 refresh_token '1000.sandbox2.refresh');
 -- try(sql): SQLSTATE and message of a statement's error, with the
 -- sandbox-made job ids masked
-CREATE FUNCTION try(sql text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-	st text;
-	msg text;
-BEGIN
-	EXECUTE sql;
-	RETURN 'ok';
-EXCEPTION
-	WHEN query_canceled THEN
-		GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
-		RETURN st || ': ' || regexp_replace(msg, '\d{16,}', '<job>', 'g');
-	WHEN OTHERS THEN
-		GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
-		RETURN st || ': ' || regexp_replace(msg, '\d{16,}', '<job>', 'g');
-END
+CREATE FUNCTION try(sql text) RETURNS text LANGUAGE sql AS $$
+	SELECT sbx.try(sql, false, ARRAY['\d{16,}', '<job>'])
 $$;
 CREATE FUNCTION last_post() RETURNS jsonb LANGUAGE sql AS $$
 	SELECT r
