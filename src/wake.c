@@ -15,9 +15,9 @@
  * what it and its children queued, so a committed transaction whose only
  * queued work was rolled back to a savepoint wakes nobody either.
  *
- * The same callback leaves in shared memory the lowest outbox id the
- * transaction queued or requeued (zcrm_wake_note_queued), for the worker's
- * claim cursor (worker_claim.c).
+ * The same callback, before the locks go, leaves in shared memory the
+ * lowest outbox id the transaction queued or requeued
+ * (zcrm_wake_note_queued), for the worker's claim cursor (worker_claim.c).
  *
  * The worker's latch lives in a small struct in shared memory, set by the
  * worker when it is connected and cleared when it exits.  The same struct
@@ -148,31 +148,38 @@ wake_worker_now(void)
 }
 
 /*
- * At commit, once the transaction's catalog invalidations have been sent and
- * its locks released (the last phase of releasing the top transaction's
- * resources): only then is everything it did visible to the worker, a
- * dropped user mapping included.  An xact callback would run before the
- * invalidations are sent, and the worker, quick to wake, could still find
- * the mapping in its catalog cache.
+ * At commit, in the phases of releasing the top transaction's resources:
+ *	- before its locks go, its rows being visible already, the lowest id it
+ *	  queued goes to shared memory: a transaction waiting on one of its row
+ *	  locks (a newer change of the same table row) queues its own rows only
+ *	  after that, so the worker, seeing the newer row, sees the report too;
+ *	- after its locks, and its catalog invalidations, have gone, the worker
+ *	  is woken.  An xact callback would run before the invalidations are
+ *	  sent, and the worker, quick to wake, could still find a user mapping
+ *	  dropped in the same transaction in its catalog cache.
  */
 static void
 zcrm_wake_release_callback(ResourceReleasePhase phase, bool isCommit,
 						   bool isTopLevel, void *arg)
 {
-	if (phase != RESOURCE_RELEASE_AFTER_LOCKS || !isTopLevel)
+	if (!isTopLevel)
 		return;
-	if (isCommit && xact_queued_from != PG_INT64_MAX && wake_shared != NULL)
+	if (phase == RESOURCE_RELEASE_BEFORE_LOCKS && isCommit &&
+		xact_queued_from != PG_INT64_MAX && wake_shared != NULL)
 	{
-		/* the worker takes this before its next claim (wake.h) */
 		SpinLockAcquire(&wake_shared->mutex);
 		if (xact_queued_from < wake_shared->queued_from)
 			wake_shared->queued_from = xact_queued_from;
 		SpinLockRelease(&wake_shared->mutex);
+		xact_queued_from = PG_INT64_MAX;
 	}
-	xact_queued_from = PG_INT64_MAX;
-	if (isCommit && wake_level > 0)
-		wake_worker_now();
-	wake_level = 0;
+	if (phase == RESOURCE_RELEASE_AFTER_LOCKS)
+	{
+		if (isCommit && wake_level > 0)
+			wake_worker_now();
+		wake_level = 0;
+		xact_queued_from = PG_INT64_MAX;
+	}
 }
 
 /* Forgets what an aborted or prepared transaction queued. */

@@ -286,13 +286,25 @@ find_extension(void)
  * ---------------------------------------------------------------------
  */
 
-/* Milliseconds until the next back-off or job poll is due, at most naptime. */
+/* The claim cursor's audit: every AUDIT_NAPTIMES naptimes, or RETENTION_EVERY_MS if sooner. */
+static int
+audit_every_ms(void)
+{
+	return (int) Min((int64) RETENTION_EVERY_MS, (int64) zcrm_naptime_ms * AUDIT_NAPTIMES);
+}
+
+/*
+ * Milliseconds until the next back-off, job poll or audit is due, at most
+ * naptime.
+ */
 static long
 next_due_ms(void)
 {
 	int			ret;
 	long		ms = zcrm_naptime_ms;
 	long		backoff = worker_claim_due_ms(zcrm_naptime_ms);
+	long		audit = audit_every_ms() -
+		TimestampDifferenceMilliseconds(last_audit, GetCurrentTimestamp());
 
 	worker_xact_begin("massupdate: planning sleep");
 	ret = SPI_execute(psprintf("SELECT (extract(epoch FROM"
@@ -309,6 +321,7 @@ next_due_ms(void)
 			ms = (long) Min((int64) ms, Max(due, (int64) MIN_SLEEP_MS));
 	}
 	worker_xact_end();
+	ms = Min(ms, Max(audit, MIN_SLEEP_MS));
 	/* rows due now that could not be taken (locked) are looked at again soon */
 	return Min(ms, Max(backoff, MIN_SLEEP_MS));
 }
@@ -334,10 +347,7 @@ run_round(void)
 		worker_delete_old_rows();
 		last_retention = now;
 	}
-	/* every AUDIT_NAPTIMES naptimes, or RETENTION_EVERY_MS if that is sooner */
-	if (TimestampDifferenceExceeds(last_audit, now,
-								   (int) Min((int64) RETENTION_EVERY_MS,
-											 (int64) zcrm_naptime_ms * AUDIT_NAPTIMES)))
+	if (TimestampDifferenceExceeds(last_audit, now, audit_every_ms()))
 	{
 		worker_claim_audit();
 		last_audit = now;

@@ -78,19 +78,22 @@ extern void worker_poll_jobs(void);
 /*
  * worker_claim.c: the claim cursor, where the outbox's due pending rows
  * are looked for (see that file).  In the claim's transaction:
- * worker_claim_begin, then per slice worker_claim_next_range (claim rows
- * with after < id <= upto, only due ones if due_only, in id order) and
- * worker_claim_slice_done (rows asked and got, highest id got; false when
- * nothing more is to be claimed now).  worker_claim_note_pending: the
+ * worker_claim_begin (relid: zcrm_outbox's oid), then per slice
+ * worker_claim_next_range (claim rows with after < id <= upto, only due
+ * ones if due_only, in id order) and worker_claim_slice_done (rows asked
+ * and got, highest id got; false when nothing more is to be claimed now),
+ * then worker_claim_take_late (true: pending rows in [from, upto] may be
+ * older values of the rows claimed).  worker_claim_note_pending: the
  * worker set row "id" pending, due at "due".  worker_claim_due_ms: how
  * long until rows in back-off are due, at most max_ms (0: now).
  * worker_claim_audit: the periodic look for pending rows out of reach
  * (own transaction).  worker_claim_reset: forget everything, read the
  * table again at the next claim.
  */
-extern void worker_claim_begin(void);
+extern void worker_claim_begin(Oid relid);
 extern void worker_claim_next_range(int64 *after, int64 *upto, bool *due_only);
 extern bool worker_claim_slice_done(int asked, int got, int64 max_id);
+extern bool worker_claim_take_late(int64 *from, int64 *upto);
 extern void worker_claim_note_pending(int64 id, TimestampTz due);
 extern long worker_claim_due_ms(long max_ms);
 extern void worker_claim_audit(void);

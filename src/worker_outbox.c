@@ -30,11 +30,13 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "client.h"
+#include "extension.h"
 #include "codec.h"
 #include "outbox.h"
 #include "planner.h"
@@ -78,6 +80,7 @@ typedef struct RowOutcome
 typedef struct Batch
 {
 	MemoryContext cxt;			/* everything below */
+	Oid			relid;			/* the zcrm_outbox the rows were claimed from */
 	int			n;				/* rows claimed */
 	ClaimedRow *rows;
 	ZcrmPlanRow *prows;
@@ -103,6 +106,13 @@ static int	send_concurrency = 0;
  * (2) Outbox
  * ---------------------------------------------------------------------
  */
+
+/* zcrm_outbox's oid (in a transaction): another after the extension is recreated */
+static Oid
+outbox_relid(void)
+{
+	return get_relname_relid("zcrm_outbox", zcrm_extension_namespace());
+}
 
 /* sort key for finding a claimed row by (server, module, record, field) */
 static int
@@ -189,6 +199,10 @@ claim_and_plan(Batch *b, Batch *inflight)
 	int			nsuperseded = 0;
 	int64	   *record_ids;
 	int			cap;
+	bool		late;
+	int64		late_from = 0;
+	int64		late_upto = 0;
+	int			q;
 	Oid			argtypes[4] = {INT4OID, INT8OID, INT8OID, BOOLOID};
 	Datum		args[4];
 	MemoryContext old;
@@ -205,7 +219,8 @@ claim_and_plan(Batch *b, Batch *inflight)
 	worker_set_local("enable_bitmapscan", "off");
 	worker_set_local("enable_seqscan", "off");
 	worker_set_local("enable_sort", "off");
-	worker_claim_begin();
+	b->relid = outbox_relid();
+	worker_claim_begin(b->relid);
 	/*
 	 * In slices of CLAIM_SLICE rows (in id order, as one claim of
 	 * batch_size would take them), so that the calls in flight are kept
@@ -234,7 +249,8 @@ claim_and_plan(Batch *b, Batch *inflight)
 											 " WHERE o.id = ANY (ARRAY("
 											 "  SELECT id FROM %s"
 											 "   WHERE id > $2 AND id <= $3 AND state = 'pending'"
-											 "     AND (NOT $4 OR next_attempt_at <= clock_timestamp())"
+											 "     AND (NOT $4 OR next_attempt_at IS NULL"
+											 "          OR next_attempt_at <= clock_timestamp())"
 											 "   ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED))"
 											 " RETURNING o.id, o.owner::oid, o.server::text, o.module,"
 											 "           o.record_id, o.field, o.value::text, o.over_write,"
@@ -344,31 +360,41 @@ claim_and_plan(Batch *b, Batch *inflight)
 	pump(inflight);
 
 	/*
-	 * Older unsent values of the same keys, which ours make moot: rows in
-	 * back-off (pending, queued before the oldest row we claimed) and failed
-	 * rows, found through zcrm_outbox_record.  A failed row newer than ours
-	 * makes ours moot instead.  Rows "sending" are all ours (one worker; a
-	 * crash's leftovers are requeued at start): those of the batch in
-	 * flight were dealt with above.  Newer pending rows beyond a full batch
-	 * are not looked for: they are sent in a later round, after ours, so
-	 * the CRM still ends with the newest value.
+	 * Other unsent values of the same keys.  Older ones ours make moot; a
+	 * newer one makes ours moot instead.  Looked for in two places, the
+	 * calls in flight driven in between:
+	 *	- rows that ever left the way of a row that goes well (in back-off,
+	 *	  failed, requeued, deferred), through zcrm_outbox_retried;
+	 *	- pending rows the claim cursor may have passed unseen: those of
+	 *	  transactions that committed while we claimed (worker_claim.c).
+	 * Rows "sending" are all ours (one worker; a crash's leftovers are
+	 * requeued at start): those of the batch in flight were dealt with
+	 * above.  Newer pending rows beyond a full batch are not looked for:
+	 * they are sent in a later round, after ours, so the CRM still ends
+	 * with the newest value.
 	 */
+	late = worker_claim_take_late(&late_from, &late_upto);
+	for (q = 0; q < (late ? 2 : 1); q++)
 	{
-		Oid			types[2] = {INT8ARRAYOID, INT8OID};
-		Datum		vals[2];
-		int64		min_id = rows[0].id;
+		Oid			types[3] = {INT8ARRAYOID, INT8OID, INT8OID};
+		Datum		vals[3];
 
-		for (i = 1; i < n; i++)
-			if (rows[i].id < min_id)
-				min_id = rows[i].id;
 		vals[0] = worker_int8_array(record_ids, n);
-		vals[1] = Int64GetDatum(min_id);
-		ret = SPI_execute_with_args(psprintf("SELECT id, server::text, module, record_id, field"
-											 " FROM %s WHERE record_id = ANY ($1)"
-											 "   AND next_attempt_at IS DISTINCT FROM queued_at"
-											 "   AND (state = 'failed' OR (state = 'pending' AND id < $2))",
-											 worker_qual("zcrm_outbox")),
-									2, types, vals, NULL, false, 0);
+		vals[1] = Int64GetDatum(late_from);
+		vals[2] = Int64GetDatum(late_upto);
+		if (q == 0)
+			ret = SPI_execute_with_args(psprintf("SELECT id, server::text, module, record_id, field"
+												 " FROM %s WHERE record_id = ANY ($1)"
+												 "   AND next_attempt_at IS DISTINCT FROM queued_at"
+												 "   AND state IN ('pending', 'failed')",
+												 worker_qual("zcrm_outbox")),
+										1, types, vals, NULL, false, 0);
+		else
+			ret = SPI_execute_with_args(psprintf("SELECT id, server::text, module, record_id, field"
+												 " FROM %s WHERE id >= $2 AND id <= $3"
+												 "   AND state = 'pending' AND record_id = ANY ($1)",
+												 worker_qual("zcrm_outbox")),
+										3, types, vals, NULL, false, 0);
 		if (ret != SPI_OK_SELECT)
 			elog(ERROR, "reading unsent rows failed: %s", SPI_result_code_string(ret));
 		old = MemoryContextSwitchTo(worker_round_cxt);
@@ -936,7 +962,6 @@ record_outcomes(Batch *b, Batch *inflight)
 	TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID};
 	Datum		args[6];
 	int			ret;
-	TimestampTz now = GetCurrentTimestamp();
 	MemoryContext old = MemoryContextSwitchTo(worker_round_cxt);
 
 	/*
@@ -992,19 +1017,30 @@ record_outcomes(Batch *b, Batch *inflight)
 		details[n] = o->details;
 		delays[n] = 0;
 		if (strcmp(o->state, "pending") == 0)
-		{
 			delays[n] = zcrm_backoff_ms(call_attempts[prows[i].call],
 										zcrm_retry_base_ms, zcrm_retry_max_ms,
 										call_rnd[prows[i].call]);
-			worker_claim_note_pending(rows[i].id,
-									  TimestampTzPlusMilliseconds(now, delays[n]));
-		}
 		n++;
 	}
 	MemoryContextSwitchTo(old);
 	pump(inflight);
 
 	worker_xact_begin("massupdate: recording outcomes");
+	if (outbox_relid() != b->relid)
+	{
+		/* the extension was recreated meanwhile: these rows are gone */
+		ereport(LOG,
+				(errmsg("massupdate worker dropped the outcomes of %d outbox rows of a zcrm_outbox that no longer exists",
+						nrows)));
+		worker_xact_end();
+		return;
+	}
+	/* in back-off until now() + delay, as the UPDATE below writes it */
+	for (i = 0; i < n; i++)
+		if (strcmp(states[i], "pending") == 0)
+			worker_claim_note_pending(ids[i],
+									  TimestampTzPlusMilliseconds(GetCurrentTransactionStartTimestamp(),
+																  delays[i]));
 	for (i = 0; i < ngroups; i++)
 		record_group(&groups[i], inflight);
 	worker_set_local("enable_nestloop", "off");
