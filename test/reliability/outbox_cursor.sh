@@ -7,13 +7,20 @@
 #      on: sent promptly (naptime 1 h again);
 #   3. a row locked by someone else when the worker passes it (FOR UPDATE
 #      SKIP LOCKED skips it): still pending while locked, sent once the lock
-#      is gone, found by the cursor's audit (naptime 200 ms: every 1.2 s).
+#      is gone, found by the cursor's audit (naptime 200 ms: every 1.2 s);
+#   4. an older row of a record and field that commits while the worker is
+#      busy, before a newer row of the same record and field is queued: it
+#      is never sent after the newer one (it joins the newer one's batch and
+#      is superseded), with batches of 3 so that the worker is mid-way
+#      through older rows when it commits;
+#   5. the same while the worker is sweeping the rows of another late
+#      transaction: the older row is swept before the newer one is taken.
 set -u
 . "$(dirname "$0")/helpers.bash"
 
-R=4150868000300000001	# records R .. R+9
+R=4150868000300000001	# records R .. R+19
 setup_outbox
-make_records 10 $R
+make_records 20 $R
 rec() { echo $((R + $1)); }
 crm_city() {
 	sbx_get "records/Leads/$1" | python3 -c "import json,sys; print(json.load(sys.stdin)['record'].get('City'))"
@@ -22,35 +29,47 @@ row() { q "SELECT $2 FROM zcrm_outbox WHERE record_id = $1 ORDER BY id DESC LIMI
 sent() { wait_sql "$2" "EXISTS (SELECT 1 FROM zcrm_outbox WHERE record_id = $1 AND state = 'sent')"; }
 naptime() { q "ALTER SYSTEM SET massupdate.naptime = '$1'"; q "SELECT pg_reload_conf()" >/dev/null; }
 
-# a second session, kept open: open_session; say SQL...; await WORD
-open_session() { coproc SESSION { psql -X -q -At -v ON_ERROR_STOP=1 2>&1; }; }
-say() { echo "$1" >&"${SESSION[1]}"; }
+# sessions kept open beside this script's own: open_session NAME;
+# say NAME SQL; await NAME WORD (the session has run everything said
+# before); close_session NAME
+open_session() {
+	mkfifo "$ZCRM_TEST_TMP/$1.in"
+	psql -X -q -At -v ON_ERROR_STOP=1 <"$ZCRM_TEST_TMP/$1.in" >"$ZCRM_TEST_TMP/$1.out" 2>&1 &
+	eval "exec {fd_$1}>\"\$ZCRM_TEST_TMP/$1.in\""
+}
+say() { local fd="fd_$1"; echo "$2" >&"${!fd}"; }
 await() {
-	local line
-	say "SELECT '$1';"
-	while read -r -t 30 line <&"${SESSION[0]}"; do
-		[ "$line" = "$1" ] && return 0
+	local deadline=$((SECONDS + 30))
+	say "$1" "SELECT '$2';"
+	while [ $SECONDS -lt $deadline ]; do
+		grep -qx "$2" "$ZCRM_TEST_TMP/$1.out" && return 0
+		sleep 0.1
 	done
 	return 1
 }
-close_session() { say '\q'; wait "$SESSION_PID" 2>/dev/null; }
+close_session() {
+	local fd="fd_$1"
+	say "$1" '\q'
+	eval "exec ${!fd}>&-"
+	rm -f "$ZCRM_TEST_TMP/$1.in"
+}
 
 # -- 1. late commit -----------------------------------------------------------
 naptime 1h
 sleep 0.3	# the worker takes the new naptime
-open_session
-say "BEGIN;"
-say "SELECT zcrm_enqueue('Leads', $(rec 1), '{\"City\": \"late\"}');"
-check "late commit: the first transaction has drawn its id" await queued
+open_session A
+say A "BEGIN;"
+say A "SELECT zcrm_enqueue('Leads', $(rec 1), '{\"City\": \"late\"}');"
+check "late commit: the first transaction has drawn its id" await A queued
 q "SELECT zcrm_enqueue('Leads', $(rec 2), '{\"City\": \"early\"}')" >/dev/null
 check "late commit: the later-drawn row is sent first" sent "$(rec 2)" 20
-say "COMMIT;"
-check "late commit: the first transaction has committed" await committed
+say A "COMMIT;"
+check "late commit: the first transaction has committed" await A committed
 check "late commit: its row is sent too, well within the naptime" sent "$(rec 1)" 20
 check "late commit: its id is the lower one" \
 	test "$(q "SELECT (SELECT id FROM zcrm_outbox WHERE record_id = $(rec 1)) < (SELECT id FROM zcrm_outbox WHERE record_id = $(rec 2))")" = t
 check "late commit: the CRM has its value" test "$(crm_city "$(rec 1)")" = late
-close_session
+close_session A
 
 # -- 2. a failed row requeued after the cursor moved on -----------------------
 q "ALTER SYSTEM SET massupdate.max_attempts = 1" >/dev/null
@@ -77,19 +96,74 @@ q "SELECT zcrm_enqueue('Leads', $(rec 5), '{\"City\": \"holder\"}')" >/dev/null
 check "lock: the worker is in a slow call" \
 	wait_sql 20 "EXISTS (SELECT 1 FROM zcrm_outbox WHERE record_id = $(rec 5) AND state = 'sending')"
 q "SELECT zcrm_enqueue('Leads', $(rec 6), '{\"City\": \"locked\"}')" >/dev/null
-open_session
-say "BEGIN;"
-say "SELECT id FROM zcrm_outbox WHERE record_id = $(rec 6) FOR UPDATE;"
-check "lock: another session holds the row's lock" await locked
+open_session A
+say A "BEGIN;"
+say A "SELECT id FROM zcrm_outbox WHERE record_id = $(rec 6) FOR UPDATE;"
+check "lock: another session holds the row's lock" await A locked
 q "SELECT zcrm_enqueue('Leads', $(rec 7), '{\"City\": \"passed\"}')" >/dev/null
 sbx_post faults '{"latency_ms": 0}' >/dev/null
 check "lock: the row after it is sent" sent "$(rec 7)" 30
 sleep 2	# two audits' time: the locked row must stay untouched meanwhile
 check "lock: the locked row is still pending" test "$(row "$(rec 6)" state)" = pending
-say "ROLLBACK;"
-check "lock: the lock is gone" await released
+say A "ROLLBACK;"
+check "lock: the lock is gone" await A released
 check "lock: the row is sent once the lock is gone" sent "$(rec 6)" 20
 check "lock: the CRM has its value" test "$(crm_city "$(rec 6)")" = locked
-close_session
+close_session A
+
+# -- 4. an older row committed while the worker is busy ----------------------
+q "ALTER SYSTEM SET massupdate.batch_size = 3" >/dev/null
+naptime 1h
+sleep 0.3
+sbx_post faults '{"latency_ms": 3000}' >/dev/null
+open_session A
+say A "BEGIN;"
+say A "SELECT zcrm_enqueue('Leads', $(rec 10), '{\"City\": \"old\"}');"
+check "order: the older row's transaction has drawn its id" await A queued
+# a new worker, then six rows of other records it takes three at a time
+q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'massupdate worker'" >/dev/null
+q "SELECT zcrm_enqueue('Leads', r, '{\"City\": \"other\"}') FROM generate_series($(rec 11), $(rec 16)) r" >/dev/null
+check "order: the worker is sending the other rows" \
+	wait_sql 30 "(SELECT count(*) FROM zcrm_outbox WHERE record_id BETWEEN $(rec 11) AND $(rec 16) AND state = 'sending') >= 3"
+say A "COMMIT;"
+check "order: the older row has committed" await A committed
+q "SELECT zcrm_enqueue('Leads', $(rec 10), '{\"City\": \"new\"}')" >/dev/null
+sbx_post faults '{"latency_ms": 0}' >/dev/null
+check "order: everything is drained" \
+	wait_sql 60 "NOT EXISTS (SELECT 1 FROM zcrm_outbox WHERE state IN ('pending', 'sending'))"
+check "order: the older row is superseded" \
+	test "$(q "SELECT state FROM zcrm_outbox WHERE record_id = $(rec 10) ORDER BY id LIMIT 1")" = superseded
+check "order: the CRM has the newer value" test "$(crm_city "$(rec 10)")" = new
+close_session A
+
+# -- 5. an older row committed while the worker sweeps other late rows ------
+sbx_post faults '{"latency_ms": 3000}' >/dev/null
+open_session A
+open_session B
+say A "BEGIN;"
+say A "SELECT zcrm_enqueue('Leads', $(rec 18), '{\"City\": \"old\"}');"
+check "sweep: the older row's transaction has drawn its id" await A queued5
+say B "BEGIN;"
+say B "SELECT zcrm_enqueue('Leads', r, '{\"City\": \"swept\"}') FROM generate_series($(rec 11), $(rec 16)) r;"
+check "sweep: another transaction has drawn six ids after it" await B queued5
+q "SELECT zcrm_enqueue('Leads', $(rec 19), '{\"City\": \"holder\"}')" >/dev/null
+check "sweep: the worker has passed both (a later row is in a slow call)" \
+	wait_sql 30 "EXISTS (SELECT 1 FROM zcrm_outbox WHERE record_id = $(rec 19) AND state = 'sending')"
+say B "COMMIT;"
+check "sweep: the six rows have committed" await B committed5
+check "sweep: the worker is sweeping them, three at a time" \
+	wait_sql 30 "(SELECT count(*) FROM zcrm_outbox WHERE value = '\"swept\"' AND state = 'sending') >= 3"
+say A "COMMIT;"
+check "sweep: the older row has committed" await A committed5
+q "SELECT zcrm_enqueue('Leads', $(rec 18), '{\"City\": \"new\"}')" >/dev/null
+sbx_post faults '{"latency_ms": 0}' >/dev/null
+check "sweep: everything is drained" \
+	wait_sql 60 "NOT EXISTS (SELECT 1 FROM zcrm_outbox WHERE state IN ('pending', 'sending'))"
+check "sweep: the older row is superseded" \
+	test "$(q "SELECT state FROM zcrm_outbox WHERE record_id = $(rec 18) ORDER BY id LIMIT 1")" = superseded
+check "sweep: the CRM has the newer value" test "$(crm_city "$(rec 18)")" = new
+close_session A
+close_session B
+q "ALTER SYSTEM RESET massupdate.batch_size" >/dev/null
 
 summary
