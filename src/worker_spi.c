@@ -51,8 +51,20 @@
  * The worker's statements touch rows by id, a batch at a time, and are
  * written so that the plan cannot read the whole table (sent rows of past
  * days included) or rescan a batch per row: ids go in arrays matched with
- * "id = ANY (...)" on the primary key, the claim walks the pending index in
- * id order, and the one join (outcomes) is forced to hash its side.
+ * "id = ANY (...)" on the primary key, the claim walks the primary key from
+ * the claim cursor (worker_claim.c), and the one join (outcomes) is forced
+ * to hash its side.
+ *
+ * The worker's transactions commit without waiting for their WAL to reach
+ * disk (synchronous_commit off, for these transactions only).  They record
+ * only what the worker did, so a server crash can at worst forget the last
+ * few of them, in order (WAL is written in order): the outbox is then as it
+ * was a moment earlier, and rows it shows "sending" or "pending" are sent
+ * again, as after any crash (mass updates by id are idempotent).  What users
+ * commit stays durable, and a user transaction that acts on a state the
+ * worker wrote (zcrm_outbox_retry of a failed row) flushes that state with
+ * its own commit.  The single worker does not stall on disk flushes while
+ * its calls are in flight.
  */
 void
 worker_xact_begin(const char *activity)
@@ -63,6 +75,7 @@ worker_xact_begin(const char *activity)
 		elog(ERROR, "SPI_connect failed");
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, activity);
+	worker_set_local("synchronous_commit", "off");
 }
 
 /* SET LOCAL for one of the planner switches */
