@@ -15,9 +15,9 @@
  * what it and its children queued, so a committed transaction whose only
  * queued work was rolled back to a savepoint wakes nobody either.
  *
- * The same callback, before the locks go, leaves in shared memory the
- * lowest outbox id the transaction queued or requeued
- * (zcrm_wake_note_queued), for the worker's claim cursor (worker_claim.c).
+ * The callbacks also leave in shared memory the lowest outbox id the
+ * transaction queued or requeued (zcrm_wake_note_queued), for the worker's
+ * claim cursor (worker_claim.c): see report_pre_commit.
  *
  * The worker's latch lives in a small struct in shared memory, set by the
  * worker when it is connected and cleared when it exits.  The same struct
@@ -35,20 +35,35 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
+#include "storage/backendid.h"
+#include "storage/procarray.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
+#include "utils/memutils.h"
 #include "utils/resowner.h"
 
 #include "settings.h"
 #include "wake.h"
 
+/* A committing transaction's lowest queued id, until it is folded in. */
+typedef struct ZcrmCommitting
+{
+	TransactionId xid;			/* InvalidTransactionId: slot free */
+	int64		from;
+} ZcrmCommitting;
+
 typedef struct ZcrmWakeShared
 {
-	slock_t		mutex;
+	slock_t		mutex;			/* protects everything below */
 	Latch	   *worker_latch;	/* NULL while no worker is connected */
 	bool		connect_ok;		/* see zcrm_wake_get_connect_ok */
 	int64		queued_from;	/* see zcrm_wake_take_queued_from */
+	int			nslots;			/* MaxBackends */
+	ZcrmCommitting committing[FLEXIBLE_ARRAY_MEMBER];	/* by backend id */
 } ZcrmWakeShared;
+
+#define WAKE_SHARED_SIZE(n) \
+	MAXALIGN(offsetof(ZcrmWakeShared, committing) + sizeof(ZcrmCommitting) * (n))
 
 static ZcrmWakeShared *wake_shared = NULL;
 
@@ -66,7 +81,7 @@ zcrm_wake_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(ZcrmWakeShared)));
+	RequestAddinShmemSpace(WAKE_SHARED_SIZE(MaxBackends));
 }
 
 static void
@@ -79,13 +94,18 @@ zcrm_wake_shmem_startup(void)
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	wake_shared = ShmemInitStruct("massupdate worker wake",
-								  sizeof(ZcrmWakeShared), &found);
+								  WAKE_SHARED_SIZE(MaxBackends), &found);
 	if (!found)
 	{
+		int			i;
+
 		SpinLockInit(&wake_shared->mutex);
 		wake_shared->worker_latch = NULL;
 		wake_shared->connect_ok = false;
 		wake_shared->queued_from = PG_INT64_MAX;
+		wake_shared->nslots = MaxBackends;
+		for (i = 0; i < MaxBackends; i++)
+			wake_shared->committing[i].xid = InvalidTransactionId;
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -147,12 +167,63 @@ wake_worker_now(void)
 		SetLatch(latch);
 }
 
+/* This backend's slot in wake_shared->committing, or NULL. */
+static ZcrmCommitting *
+my_slot(void)
+{
+	if (wake_shared == NULL || MyBackendId == InvalidBackendId ||
+		MyBackendId > wake_shared->nslots)
+		return NULL;
+	return &wake_shared->committing[MyBackendId - 1];
+}
+
 /*
- * At commit, in the phases of releasing the top transaction's resources:
- *	- before its locks go, its rows being visible already, the lowest id it
- *	  queued goes to shared memory: a transaction waiting on one of its row
- *	  locks (a newer change of the same table row) queues its own rows only
- *	  after that, so the worker, seeing the newer row, sees the report too;
+ * Reporting the lowest id a committing transaction queued (wake.h,
+ * zcrm_wake_take_queued_from), in two steps:
+ *	- at PRE_COMMIT, before the commit is visible to anyone, into this
+ *	  backend's slot with the transaction's xid: the worker takes a slot
+ *	  whose transaction is no longer in progress.  So once any snapshot
+ *	  can see the transaction committed (and a transaction changing the
+ *	  same table row can go on and queue a newer change), the worker finds
+ *	  the report;
+ *	- once its rows are visible, the slot is folded into queued_from.
+ */
+static void
+report_pre_commit(void)
+{
+	ZcrmCommitting *slot = my_slot();
+	TransactionId xid = GetTopTransactionIdIfAny();
+
+	if (slot == NULL || xact_queued_from == PG_INT64_MAX || !TransactionIdIsValid(xid))
+		return;
+	SpinLockAcquire(&wake_shared->mutex);
+	slot->xid = xid;
+	slot->from = xact_queued_from;
+	SpinLockRelease(&wake_shared->mutex);
+}
+
+/* Committed: the slot folded into queued_from; otherwise just freed. */
+static void
+report_end(bool committed)
+{
+	ZcrmCommitting *slot = my_slot();
+
+	if (wake_shared != NULL && (committed || (slot && TransactionIdIsValid(slot->xid))))
+	{
+		SpinLockAcquire(&wake_shared->mutex);
+		if (committed && xact_queued_from < wake_shared->queued_from)
+			wake_shared->queued_from = xact_queued_from;
+		if (slot)
+			slot->xid = InvalidTransactionId;
+		SpinLockRelease(&wake_shared->mutex);
+	}
+	xact_queued_from = PG_INT64_MAX;
+}
+
+/*
+ * At commit, in the phases of releasing the top transaction's resources
+ * (the transaction is visible as committed by then):
+ *	- before its locks go, the report is folded in (report_end);
  *	- after its locks, and its catalog invalidations, have gone, the worker
  *	  is woken.  An xact callback would run before the invalidations are
  *	  sent, and the worker, quick to wake, could still find a user mapping
@@ -165,14 +236,8 @@ zcrm_wake_release_callback(ResourceReleasePhase phase, bool isCommit,
 	if (!isTopLevel)
 		return;
 	if (phase == RESOURCE_RELEASE_BEFORE_LOCKS && isCommit &&
-		xact_queued_from != PG_INT64_MAX && wake_shared != NULL)
-	{
-		SpinLockAcquire(&wake_shared->mutex);
-		if (xact_queued_from < wake_shared->queued_from)
-			wake_shared->queued_from = xact_queued_from;
-		SpinLockRelease(&wake_shared->mutex);
-		xact_queued_from = PG_INT64_MAX;
-	}
+		xact_queued_from != PG_INT64_MAX)
+		report_end(true);
 	if (phase == RESOURCE_RELEASE_AFTER_LOCKS)
 	{
 		if (isCommit && wake_level > 0)
@@ -182,18 +247,21 @@ zcrm_wake_release_callback(ResourceReleasePhase phase, bool isCommit,
 	}
 }
 
-/* Forgets what an aborted or prepared transaction queued. */
+/* Reports at PRE_COMMIT; forgets what an aborted or prepared transaction queued. */
 static void
 zcrm_wake_xact_callback(XactEvent event, void *arg)
 {
 	switch (event)
 	{
+		case XACT_EVENT_PRE_COMMIT:
+			report_pre_commit();
+			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
 			/* prepared work is found by the worker's periodic audit */
 			wake_level = 0;
-			xact_queued_from = PG_INT64_MAX;
+			report_end(false);
 			break;
 		default:
 			break;
@@ -283,13 +351,29 @@ zcrm_wake_note_queued(int64 id)
 int64
 zcrm_wake_take_queued_from(void)
 {
+	static ZcrmCommitting *seen = NULL;
+	int			nseen = 0;
 	int64		from;
+	int			i;
 
 	if (wake_shared == NULL)
 		return PG_INT64_MAX;
+	if (seen == NULL)
+		seen = MemoryContextAlloc(TopMemoryContext,
+								  sizeof(ZcrmCommitting) * wake_shared->nslots);
 	SpinLockAcquire(&wake_shared->mutex);
 	from = wake_shared->queued_from;
 	wake_shared->queued_from = PG_INT64_MAX;
+	for (i = 0; i < wake_shared->nslots; i++)
+		if (TransactionIdIsValid(wake_shared->committing[i].xid))
+			seen[nseen++] = wake_shared->committing[i];
 	SpinLockRelease(&wake_shared->mutex);
+	/*
+	 * Transactions past their commit whose reports are not folded in yet
+	 * (their slots are left to them; an aborted one only over-reports).
+	 */
+	for (i = 0; i < nseen; i++)
+		if (seen[i].from < from && !TransactionIdIsInProgress(seen[i].xid))
+			from = seen[i].from;
 	return from;
 }

@@ -62,9 +62,8 @@ extern void zcrm_wake_set_connect_ok(bool ok);
 /*
  * The worker: the lowest outbox id that transactions committed since the
  * last call wrote as pending (PG_INT64_MAX: none), and resets it.  Their
- * rows are visible to any snapshot taken after this call, and a row queued
- * by a transaction that waited for one of their row locks is visible to no
- * snapshot taken before it.  Lost with
+ * rows are visible to any snapshot taken after this call; and a snapshot
+ * taken before it that sees one of them committed sees its report here.  Lost with
  * shared memory at a crash restart, when the worker starts afresh.
  */
 extern int64 zcrm_wake_take_queued_from(void);

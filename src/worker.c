@@ -43,9 +43,9 @@
  *
  * Every state change is committed on its own, so a crash at any moment
  * loses nothing: at worst a call whose outcome was not recorded is sent
- * again, and mass updates by id are idempotent.  (The commits do not wait
- * for the disk: a server crash may forget the last few, which only sends
- * their rows again; see worker_spi.c.)  A round's memory lives in
+ * again, and mass updates by id are idempotent.  (The outbox's commits do
+ * not wait for the disk: a server crash may forget the last few, which only
+ * sends their rows again; see worker_spi.c.)  A round's memory lives in
  * a context reset at the start of the next one.  An ERROR inside a round
  * is logged, its transaction rolled back, the rows it had claimed requeued,
  * and the worker sleeps a naptime before trying again.

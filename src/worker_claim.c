@@ -30,10 +30,12 @@
  * What keeps every pending row within reach:
  *	- the worker notes the rows it sets pending itself (note_pending);
  *	- a committing transaction that queued or requeued rows leaves its
- *	  lowest id in shared memory once its rows are visible and before its
- *	  row locks go (wake.c); each claim takes it first, and again after its
- *	  last slice, when it also looks in [that id, fresh_after] for pending
- *	  rows older than the ones it claimed (worker_claim_take_late);
+ *	  lowest id in shared memory, where the worker finds it once anyone
+ *	  can see the transaction committed (wake.c); each claim takes it
+ *	  first, and again after its last slice, when it also looks in [that
+ *	  id, fresh_after] for pending rows older than the ones it claimed
+ *	  (worker_claim_take_late): a newer change of the same table row,
+ *	  which waited for the older one's commit, is never claimed alone;
  *	- a periodic audit (worker_claim_audit, every AUDIT_NAPTIMES naptimes)
  *	  looks for the lowest pending id of the whole table, for what nothing
  *	  reports: a row the fresh lane skipped because someone held its lock,
@@ -96,22 +98,18 @@ worker_claim_note_pending(int64 id, TimestampTz due)
 
 /* The lowest pending row of the table (a walk of the primary key): false if none. */
 static bool
-lowest_pending(int64 *id, TimestampTz *due)
+lowest_pending(int64 *id)
 {
 	int			ret;
 	bool		isnull;
 
-	ret = SPI_execute(psprintf("SELECT id, next_attempt_at FROM %s WHERE state = 'pending'"
-							   " ORDER BY id LIMIT 1",
+	ret = SPI_execute(psprintf("SELECT id FROM %s WHERE state = 'pending' ORDER BY id LIMIT 1",
 							   worker_qual("zcrm_outbox")), false, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "looking for pending outbox rows failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed != 1)
 		return false;
 	*id = worker_spi_int64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	*due = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	if (isnull)
-		*due = 0;				/* a hand edit: due now */
 	return true;
 }
 
@@ -119,16 +117,19 @@ void
 worker_claim_audit(void)
 {
 	int64		id;
-	TimestampTz due;
 	bool		found;
 
 	if (!cur.valid)
 		return;
 	worker_xact_begin("massupdate: auditing the outbox cursor");
-	found = lowest_pending(&id, &due);
+	found = lowest_pending(&id);
 	worker_xact_end();
+	/*
+	 * Due now, whatever the lowest row's own due time: rows above it may be
+	 * due, and the sweep reads the back-off of what it leaves.
+	 */
 	if (found)
-		worker_claim_note_pending(id, due);
+		worker_claim_note_pending(id, 0);
 }
 
 /*
@@ -142,7 +143,6 @@ cursor_start(Oid relid)
 	int			ret;
 	bool		isnull;
 	int64		first;
-	TimestampTz due;
 
 	ret = SPI_execute(psprintf("SELECT coalesce(max(id), 0) FROM (SELECT id FROM %s"
 							   " WHERE state <> 'pending' OR next_attempt_at IS DISTINCT FROM queued_at"
@@ -156,8 +156,8 @@ cursor_start(Oid relid)
 	cur.sweeping = false;
 	cur.soon = cur.later = PG_INT64_MAX;
 	cur.later_due = DT_NOEND;
-	if (lowest_pending(&first, &due))
-		worker_claim_note_pending(first, due);
+	if (lowest_pending(&first))
+		worker_claim_note_pending(first, 0);	/* as in the audit */
 }
 
 /* Starts a sweep if rows at or below fresh_after are due: soon ones, or ones in back-off. */

@@ -61,6 +61,7 @@ extern bool worker_claimed_unrecorded;
 /* worker_spi.c: one short transaction with SPI and a snapshot */
 extern void worker_xact_begin(const char *activity);
 extern void worker_xact_end(void);
+extern void worker_commit_async(void);
 extern void worker_set_local(const char *name, const char *value);
 /* a table of the extension, schema-qualified (in the round's context) */
 extern char *worker_qual(const char *table);

@@ -208,6 +208,7 @@ claim_and_plan(Batch *b, Batch *inflight)
 	MemoryContext old;
 
 	worker_xact_begin("massupdate: claiming outbox rows");
+	worker_commit_async();
 	(void) set_config_option("lock_timeout", psprintf("%d", CLAIM_LOCK_TIMEOUT_MS),
 							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
 							 true, 0, false);
@@ -332,8 +333,8 @@ claim_and_plan(Batch *b, Batch *inflight)
 	}
 	qsort(sorted, n, sizeof(ClaimedRow *), cmp_claimed_ptr);
 
-	/* keys with a call in flight */
-	if (inflight != NULL && inflight->n > 0)
+	/* keys with a call in flight (of this same zcrm_outbox) */
+	if (inflight != NULL && inflight->n > 0 && inflight->relid == b->relid)
 	{
 		deferred = palloc(sizeof(int64) * n);
 		for (i = 0; i < n; i++)
@@ -1026,6 +1027,7 @@ record_outcomes(Batch *b, Batch *inflight)
 	pump(inflight);
 
 	worker_xact_begin("massupdate: recording outcomes");
+	worker_commit_async();
 	if (outbox_relid() != b->relid)
 	{
 		/* the extension was recreated meanwhile: these rows are gone */

@@ -55,16 +55,17 @@
  * the claim cursor (worker_claim.c), and the one join (outcomes) is forced
  * to hash its side.
  *
- * The worker's transactions commit without waiting for their WAL to reach
- * disk (synchronous_commit off, for these transactions only).  They record
- * only what the worker did, so a server crash can at worst forget the last
+ * The outbox's claims and outcomes commit without waiting for their WAL to
+ * reach disk (worker_commit_async: synchronous_commit off, for those
+ * transactions only).  They record only what the worker did, so a server crash can at worst forget the last
  * few of them, in order (WAL is written in order): the outbox is then as it
  * was a moment earlier, and rows it shows "sending" or "pending" are sent
  * again, as after any crash (mass updates by id are idempotent).  What users
  * commit stays durable, and a user transaction that acts on a state the
  * worker wrote (zcrm_outbox_retry of a failed row) flushes that state with
  * its own commit.  The single worker does not stall on disk flushes while
- * its calls are in flight.
+ * its calls are in flight.  Job polls commit as usual: a forgotten final
+ * status could not always be read again (job_poll_timeout).
  */
 void
 worker_xact_begin(const char *activity)
@@ -75,6 +76,12 @@ worker_xact_begin(const char *activity)
 		elog(ERROR, "SPI_connect failed");
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+/* This transaction commits without waiting for the disk (see above). */
+void
+worker_commit_async(void)
+{
 	worker_set_local("synchronous_commit", "off");
 }
 

@@ -14,7 +14,9 @@
 #      is superseded), with batches of 3 so that the worker is mid-way
 #      through older rows when it commits;
 #   5. the same while the worker is sweeping the rows of another late
-#      transaction: the older row is swept before the newer one is taken.
+#      transaction: the older row is swept before the newer one is taken;
+#   6. a new worker finds a row left "sending" above a row in a long
+#      back-off: it sends the one at once and leaves the other in back-off.
 set -u
 . "$(dirname "$0")/helpers.bash"
 
@@ -165,5 +167,25 @@ check "sweep: the CRM has the newer value" test "$(crm_city "$(rec 18)")" = new
 close_session A
 close_session B
 q "ALTER SYSTEM RESET massupdate.batch_size" >/dev/null
+
+# -- 6. a new worker, a row in back-off below a row left sending ------------
+q "ALTER SYSTEM SET massupdate.retry_base = '1h'" >/dev/null
+q "SELECT pg_reload_conf()" >/dev/null
+sleep 0.3
+sbx_post faults '{"error_rate": 1.0, "error_status": 503}' >/dev/null
+q "SELECT zcrm_enqueue('Leads', $(rec 12), '{\"City\": \"backoff\"}')" >/dev/null
+check "restart: a row in a one-hour back-off" \
+	wait_sql 20 "EXISTS (SELECT 1 FROM zcrm_outbox WHERE record_id = $(rec 12) AND state = 'pending' AND attempts = 1)"
+sbx_post faults '{"error_rate": 0, "latency_ms": 3000}' >/dev/null
+q "SELECT zcrm_enqueue('Leads', $(rec 13), '{\"City\": \"resent\"}')" >/dev/null
+check "restart: a later row in a slow call" \
+	wait_sql 20 "EXISTS (SELECT 1 FROM zcrm_outbox WHERE record_id = $(rec 13) AND state = 'sending')"
+q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'massupdate worker'" >/dev/null
+sbx_post faults '{"latency_ms": 0}' >/dev/null
+check "restart: the new worker sends the row left sending, well within the naptime" \
+	wait_sql 20 "EXISTS (SELECT 1 FROM zcrm_outbox WHERE record_id = $(rec 13) AND state = 'sent' AND attempts = 2)"
+check "restart: the row in back-off stays in back-off" \
+	test "$(row "$(rec 12)" "state || ' ' || attempts")" = "pending 1"
+q "ALTER SYSTEM RESET massupdate.retry_base" >/dev/null
 
 summary
