@@ -54,6 +54,10 @@
  */
 #include "postgres.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
@@ -154,6 +158,23 @@ worker_sleep(long ms)
 	if (ms <= 0)
 		return;
 	pgstat_report_activity(STATE_IDLE, NULL);
+#ifdef __GLIBC__
+	/*
+	 * Going idle: give back what the outbox's batches left free in the
+	 * heap (their large blocks come and go, and glibc keeps the space), at
+	 * most every TRIM_EVERY_MS.
+	 */
+	{
+		static TimestampTz last_trim = 0;
+		TimestampTz now = GetCurrentTimestamp();
+
+		if (TimestampDifferenceExceeds(last_trim, now, TRIM_EVERY_MS))
+		{
+			(void) malloc_trim(0);
+			last_trim = now;
+		}
+	}
+#endif
 	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 					 ms, PG_WAIT_EXTENSION);
 	ResetLatch(MyLatch);

@@ -41,6 +41,8 @@
 #define RECORD_SLICE				1000
 /* shortest sleep when something is due but could not be taken (locked) */
 #define MIN_SLEEP_MS				100
+/* how often the worker gives free heap memory back, at most (glibc) */
+#define TRIM_EVERY_MS				10000
 /* pause between checks while waiting for the database */
 #define DATABASE_CHECK_MS			1000
 
