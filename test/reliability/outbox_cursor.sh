@@ -29,7 +29,17 @@ crm_city() {
 }
 row() { q "SELECT $2 FROM zcrm_outbox WHERE record_id = $1 ORDER BY id DESC LIMIT 1"; }
 sent() { wait_sql "$2" "EXISTS (SELECT 1 FROM zcrm_outbox WHERE record_id = $1 AND state = 'sent')"; }
-naptime() { q "ALTER SYSTEM SET massupdate.naptime = '$1'"; q "SELECT pg_reload_conf()" >/dev/null; }
+# setting NAME VALUE: ALTER SYSTEM SET massupdate.NAME (RESET without a
+# value) and reload; the worker takes it within a moment
+setting() {
+	if [ $# -gt 1 ]; then
+		q "ALTER SYSTEM SET massupdate.$1 = '$2'"
+	else
+		q "ALTER SYSTEM RESET massupdate.$1"
+	fi
+	q "SELECT pg_reload_conf()" >/dev/null
+	sleep 0.3
+}
 
 # sessions kept open beside this script's own: open_session NAME;
 # say NAME SQL; await NAME WORD (the session has run everything said
@@ -56,9 +66,21 @@ close_session() {
 	rm -f "$ZCRM_TEST_TMP/$1.in"
 }
 
+# newer_wins NAME RECORD: queue a newer City of the record and let the
+# slowed sandbox go; the record's older row ends superseded, never sent
+# after the newer one
+newer_wins() {
+	q "SELECT zcrm_enqueue('Leads', $2, '{\"City\": \"new\"}')" >/dev/null
+	sbx_post faults '{"latency_ms": 0}' >/dev/null
+	check "$1: everything is drained" \
+		wait_sql 60 "NOT EXISTS (SELECT 1 FROM zcrm_outbox WHERE state IN ('pending', 'sending'))"
+	check "$1: the older row is superseded" \
+		test "$(q "SELECT state FROM zcrm_outbox WHERE record_id = $2 ORDER BY id LIMIT 1")" = superseded
+	check "$1: the CRM has the newer value" test "$(crm_city "$2")" = new
+}
+
 # -- 1. late commit -----------------------------------------------------------
-naptime 1h
-sleep 0.3	# the worker takes the new naptime
+setting naptime 1h
 open_session A
 say A "BEGIN;"
 say A "SELECT zcrm_enqueue('Leads', $(rec 1), '{\"City\": \"late\"}');"
@@ -74,8 +96,7 @@ check "late commit: the CRM has its value" test "$(crm_city "$(rec 1)")" = late
 close_session A
 
 # -- 2. a failed row requeued after the cursor moved on -----------------------
-q "ALTER SYSTEM SET massupdate.max_attempts = 1" >/dev/null
-q "SELECT pg_reload_conf()" >/dev/null
+setting max_attempts 1
 sbx_post faults '{"error_rate": 1.0, "error_status": 503}' >/dev/null
 q "SELECT zcrm_enqueue('Leads', $(rec 3), '{\"City\": \"retried\"}')" >/dev/null
 check "retry: the row fails after max_attempts" \
@@ -87,11 +108,10 @@ check "retry: zcrm_outbox_retry requeues the failed row" \
 	test "$(q "SELECT zcrm_outbox_retry(ARRAY(SELECT id FROM zcrm_outbox WHERE record_id = $(rec 3)))")" = 1
 check "retry: the requeued row is sent, well within the naptime" sent "$(rec 3)" 20
 check "retry: the CRM has its value" test "$(crm_city "$(rec 3)")" = retried
-q "ALTER SYSTEM RESET massupdate.max_attempts" >/dev/null
+setting max_attempts
 
 # -- 3. a row locked when the worker passes it -------------------------------
-naptime 200ms
-sleep 0.3
+setting naptime 200ms
 # keep the worker inside one slow call while the rows are set up
 sbx_post faults '{"latency_ms": 3000}' >/dev/null
 q "SELECT zcrm_enqueue('Leads', $(rec 5), '{\"City\": \"holder\"}')" >/dev/null
@@ -114,9 +134,8 @@ check "lock: the CRM has its value" test "$(crm_city "$(rec 6)")" = locked
 close_session A
 
 # -- 4. an older row committed while the worker is busy ----------------------
-q "ALTER SYSTEM SET massupdate.batch_size = 3" >/dev/null
-naptime 1h
-sleep 0.3
+setting batch_size 3
+setting naptime 1h
 sbx_post faults '{"latency_ms": 3000}' >/dev/null
 open_session A
 say A "BEGIN;"
@@ -129,13 +148,7 @@ check "order: the worker is sending the other rows" \
 	wait_sql 30 "(SELECT count(*) FROM zcrm_outbox WHERE record_id BETWEEN $(rec 11) AND $(rec 16) AND state = 'sending') >= 3"
 say A "COMMIT;"
 check "order: the older row has committed" await A committed
-q "SELECT zcrm_enqueue('Leads', $(rec 10), '{\"City\": \"new\"}')" >/dev/null
-sbx_post faults '{"latency_ms": 0}' >/dev/null
-check "order: everything is drained" \
-	wait_sql 60 "NOT EXISTS (SELECT 1 FROM zcrm_outbox WHERE state IN ('pending', 'sending'))"
-check "order: the older row is superseded" \
-	test "$(q "SELECT state FROM zcrm_outbox WHERE record_id = $(rec 10) ORDER BY id LIMIT 1")" = superseded
-check "order: the CRM has the newer value" test "$(crm_city "$(rec 10)")" = new
+newer_wins order "$(rec 10)"
 close_session A
 
 # -- 5. an older row committed while the worker sweeps other late rows ------
@@ -157,21 +170,13 @@ check "sweep: the worker is sweeping them, three at a time" \
 	wait_sql 30 "(SELECT count(*) FROM zcrm_outbox WHERE value = '\"swept\"' AND state = 'sending') >= 3"
 say A "COMMIT;"
 check "sweep: the older row has committed" await A committed5
-q "SELECT zcrm_enqueue('Leads', $(rec 18), '{\"City\": \"new\"}')" >/dev/null
-sbx_post faults '{"latency_ms": 0}' >/dev/null
-check "sweep: everything is drained" \
-	wait_sql 60 "NOT EXISTS (SELECT 1 FROM zcrm_outbox WHERE state IN ('pending', 'sending'))"
-check "sweep: the older row is superseded" \
-	test "$(q "SELECT state FROM zcrm_outbox WHERE record_id = $(rec 18) ORDER BY id LIMIT 1")" = superseded
-check "sweep: the CRM has the newer value" test "$(crm_city "$(rec 18)")" = new
+newer_wins sweep "$(rec 18)"
 close_session A
 close_session B
-q "ALTER SYSTEM RESET massupdate.batch_size" >/dev/null
+setting batch_size
 
 # -- 6. a new worker, a row in back-off below a row left sending ------------
-q "ALTER SYSTEM SET massupdate.retry_base = '1h'" >/dev/null
-q "SELECT pg_reload_conf()" >/dev/null
-sleep 0.3
+setting retry_base 1h
 sbx_post faults '{"error_rate": 1.0, "error_status": 503}' >/dev/null
 q "SELECT zcrm_enqueue('Leads', $(rec 12), '{\"City\": \"backoff\"}')" >/dev/null
 check "restart: a row in a one-hour back-off" \
@@ -186,6 +191,6 @@ check "restart: the new worker sends the row left sending, well within the napti
 	wait_sql 20 "EXISTS (SELECT 1 FROM zcrm_outbox WHERE record_id = $(rec 13) AND state = 'sent' AND attempts = 2)"
 check "restart: the row in back-off stays in back-off" \
 	test "$(row "$(rec 12)" "state || ' ' || attempts")" = "pending 1"
-q "ALTER SYSTEM RESET massupdate.retry_base" >/dev/null
+setting retry_base
 
 summary
