@@ -650,6 +650,12 @@ zcrm_client_unfinished(ZcrmClientBatch *b)
 	return n;
 }
 
+int
+zcrm_client_limit_max(ZcrmClientBatch *b)
+{
+	return b->limit_max;
+}
+
 void
 zcrm_client_set_limit(ZcrmClientBatch *b, int max_in_flight)
 {

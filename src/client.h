@@ -107,6 +107,8 @@ extern int	zcrm_client_unfinished(ZcrmClientBatch *batch);
  * Lets a caller share one cap between two batches.
  */
 extern void zcrm_client_set_limit(ZcrmClientBatch *batch, int max_in_flight);
+/* the batch's highest cap: max_in_flight at start, and its servers' max_concurrency */
+extern int	zcrm_client_limit_max(ZcrmClientBatch *batch);
 /* whether call i of the batch has its final outcome */
 extern bool zcrm_client_call_done(ZcrmClientBatch *batch, int i);
 extern void zcrm_client_finish(ZcrmClientBatch *batch);

@@ -758,6 +758,19 @@ start_calls(Batch *b, Batch *ahead)
 	pump2(ahead, b);
 }
 
+/* The cap on the calls of two batches in flight together (pump2). */
+static int
+shared_cap(Batch *ahead, Batch *b)
+{
+	int			cap = send_concurrency;
+
+	if (ahead != NULL && ahead->client != NULL)
+		cap = Min(cap, zcrm_client_limit_max(ahead->client));
+	if (b != NULL && b->client != NULL)
+		cap = Min(cap, zcrm_client_limit_max(b->client));
+	return cap;
+}
+
 /* Lets the calls of a batch in flight progress: answers in, free slots refilled. */
 static void
 pump(Batch *inflight)
@@ -768,26 +781,29 @@ pump(Batch *inflight)
 
 /*
  * The same for two batches in flight: the older one (ahead) refills its
- * slots first, the newer one (b) gets what is left of send_concurrency.
+ * slots first, the newer one (b) gets what is left.  The two share one cap:
+ * send_concurrency, and no more than either batch's servers'
+ * max_concurrency allows (a server's cap holds across both batches).
  */
 static bool
 pump2(Batch *ahead, Batch *b)
 {
 	bool		done = true;
 	int			used = 0;
+	int			cap = shared_cap(ahead, b);
 
 	if (ahead != NULL && ahead->client != NULL)
 	{
 		if (b != NULL && b->client != NULL)
 			zcrm_client_set_limit(ahead->client,
-								  send_concurrency - zcrm_client_in_flight(b->client));
+								  cap - zcrm_client_in_flight(b->client));
 		done = zcrm_client_poll(ahead->client, 0);
 		/* calls of ahead still to start keep their slots */
-		used = Min(send_concurrency, zcrm_client_unfinished(ahead->client));
+		used = Min(cap, zcrm_client_unfinished(ahead->client));
 	}
 	if (b != NULL && b->client != NULL)
 	{
-		zcrm_client_set_limit(b->client, send_concurrency - used);
+		zcrm_client_set_limit(b->client, cap - used);
 		(void) zcrm_client_poll(b->client, 0);
 	}
 	return done;

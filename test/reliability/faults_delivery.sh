@@ -48,4 +48,24 @@ run_case() {
 
 run_case "concurrency limit 1" '{"concurrency_limit": 1, "latency_ms": 20}' limit $((4 * M))
 run_case "30% 503" '{"concurrency_limit": 100, "latency_ms": 0, "error_rate": 0.3, "error_status": 503}' five03 $((2 * M + 10))
+
+# A server's max_concurrency holds across the worker's overlapping batches:
+# 400 rows of distinct values (400 calls) in batches of 50, the worker
+# allowed 25 calls, the server 2, the sandbox slowed so calls pile up.
+psql -X -q -v ON_ERROR_STOP=1 <<SQL >/dev/null
+ALTER SERVER zoho OPTIONS (ADD max_concurrency '2');
+ALTER SYSTEM SET massupdate.max_concurrency = 25;
+ALTER SYSTEM SET massupdate.batch_size = 50;
+SELECT pg_reload_conf();
+SQL
+sleep 0.5
+sbx_post reset >/dev/null
+make_records 400 $FIRST
+sbx_post faults '{"concurrency_limit": 100, "latency_ms": 100}' >/dev/null
+q "SELECT count(zcrm_enqueue('Leads', $FIRST + g, jsonb_build_object('City', 'cap' || g))) FROM generate_series(0, 399) g" >/dev/null
+check "server cap: everything delivered" \
+	wait_sql 120 "NOT EXISTS (SELECT 1 FROM zcrm_outbox WHERE state IN ('pending', 'sending'))"
+peak=$(sbx_stat peak_concurrent)
+check "server cap: at most 2 calls in flight at once (peak $peak)" test "$peak" -le 2
+check "server cap: the calls did overlap (peak $peak)" test "$peak" -eq 2
 summary
