@@ -73,6 +73,16 @@ BEGIN
 				   name, sbx.url(), sbx.url(), api_version);
 END
 $$;
+-- sbx.create_mapping(server): the current user's mapping for a server, with
+-- the sandbox's default OAuth client
+CREATE PROCEDURE sbx.create_mapping(server text DEFAULT 'zoho')
+LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE format('CREATE USER MAPPING FOR CURRENT_USER SERVER %I OPTIONS (client_id %L,'
+				   ' client_secret %L, refresh_token %L)',
+				   server, '1000.SANDBOX', 'sandbox-secret', '1000.sandbox.refresh');
+END
+$$;
 -- sbx.mass_update_calls(), sbx.posted_bodies(), sbx.outbox_drained():
 -- what the outbox tests wait on and look at
 CREATE FUNCTION sbx.mass_update_calls() RETURNS int LANGUAGE sql

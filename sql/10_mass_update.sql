@@ -3,9 +3,7 @@
 -- Call counts come from the sandbox's stats, reset before each case.
 --
 CALL sbx.create_server('zoho', 'v8');
-CREATE USER MAPPING FOR CURRENT_USER SERVER zoho
-	OPTIONS (client_id '1000.SANDBOX', client_secret 'sandbox-secret',
-			 refresh_token '1000.sandbox.refresh');
+CALL sbx.create_mapping('zoho');
 CREATE FUNCTION calls() RETURNS TABLE (calls int, ids_received int, max_ids_per_call int)
 LANGUAGE sql AS $$
 	SELECT (s->>'mass_update_calls')::int, (s->>'ids_received')::int,

@@ -3,9 +3,7 @@
 -- zcrm_value's wire format, and bad arguments rejected before any request.
 --
 CALL sbx.create_server('zoho', 'v8');
-CREATE USER MAPPING FOR CURRENT_USER SERVER zoho
-	OPTIONS (client_id '1000.SANDBOX', client_secret 'sandbox-secret',
-			 refresh_token '1000.sandbox.refresh');
+CALL sbx.create_mapping('zoho');
 CREATE FUNCTION last_bodies(n int) RETURNS SETOF text LANGUAGE sql AS $$
 	SELECT r ->> 'body'
 	  FROM jsonb_array_elements(sbx.get('requests?limit=' || n) -> 'requests') r

@@ -3,9 +3,7 @@
 -- call in flight and leave the backend usable (issue 3, point 6).
 --
 CALL sbx.create_server('zoho', 'v8');
-CREATE USER MAPPING FOR CURRENT_USER SERVER zoho
-	OPTIONS (client_id '1000.SANDBOX', client_secret 'sandbox-secret',
-			 refresh_token '1000.sandbox.refresh');
+CALL sbx.create_mapping('zoho');
 SELECT sbx.post('reset') ->> 'ok' AS reset;
 \set VERBOSITY default
 

@@ -5,9 +5,7 @@
 -- (sandbox latency) while they commit.
 --
 CALL sbx.create_server('zoho', 'v8');
-CREATE USER MAPPING FOR CURRENT_USER SERVER zoho
-	OPTIONS (client_id '1000.SANDBOX', client_secret 'sandbox-secret',
-			 refresh_token '1000.sandbox.refresh');
+CALL sbx.create_mapping('zoho');
 ALTER SYSTEM SET massupdate.naptime = '1h';
 SELECT pg_reload_conf();
 CREATE SCHEMA t60;
