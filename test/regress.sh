@@ -20,7 +20,7 @@ zcrm_start_env || exit 1
 outdir=${ZCRM_REGRESS_OUT:-.}
 mkdir -p "$outdir"
 rm -rf "$outdir/results" "$outdir/regression.diffs" "$outdir/regression.out"
-"$(pg_config --pkglibdir)/pgxs/src/test/regress/pg_regress" \
+"$(zcrm_pg_config --pkglibdir)/pgxs/src/test/regress/pg_regress" \
 	--use-existing --dbname=regression --inputdir=. --outputdir="$outdir" \
 	--bindir="$(zcrm_pg_bindir)" --host="$PGHOST" --port="$PGPORT" --user=postgres \
 	"${tests[@]}" | tee "$ZCRM_TEST_TMP/regress.out"

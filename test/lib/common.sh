@@ -23,7 +23,24 @@ zcrm_ensure_packages() {
 	apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
-zcrm_pg_bindir() { pg_config --bindir; }
+# ZCRM_PG_COPY=DIR: build, install and run against a private copy of the
+# PostgreSQL install made in DIR (once), so that several checkouts can run
+# their tests side by side without installing over each other.  PostgreSQL
+# finds its libraries and share files relative to its binaries, so a copy
+# of the three trees works as it stands.
+if [ -n "${ZCRM_PG_COPY:-}" ]; then
+	if [ ! -x "$ZCRM_PG_COPY/usr/lib/postgresql/15/bin/pg_config" ]; then
+		mkdir -p "$ZCRM_PG_COPY/usr/lib/postgresql" "$ZCRM_PG_COPY/usr/share/postgresql" "$ZCRM_PG_COPY/usr/include"
+		cp -a /usr/lib/postgresql/15 "$ZCRM_PG_COPY/usr/lib/postgresql/" &&
+			cp -a /usr/share/postgresql/15 "$ZCRM_PG_COPY/usr/share/postgresql/" &&
+			cp -a /usr/include/postgresql "$ZCRM_PG_COPY/usr/include/" ||
+			echo "could not copy PostgreSQL into $ZCRM_PG_COPY" >&2
+	fi
+	export PG_CONFIG=$ZCRM_PG_COPY/usr/lib/postgresql/15/bin/pg_config
+fi
+
+zcrm_pg_config() { "${PG_CONFIG:-pg_config}" "$@"; }
+zcrm_pg_bindir() { zcrm_pg_config --bindir; }
 
 # as_postgres CMD...: run as the postgres OS user, from a directory it may enter
 as_postgres() { (cd / && runuser -u postgres -- "$@"); }

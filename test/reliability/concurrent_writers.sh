@@ -31,7 +31,7 @@ UPDATE cw_leads SET city = 'd' || :client_id || '-' || :b || '-' || (random() * 
 COMMIT;
 PGB
 chmod 644 "$script"
-out=$("$(pg_config --bindir)/pgbench" -n -c 8 -j 4 -t 150 -f "$script" 2>&1)
+out=$("$("${PG_CONFIG:-pg_config}" --bindir)/pgbench" -n -c 8 -j 4 -t 150 -f "$script" 2>&1)
 echo "$out" | grep -E "number of (transactions actually processed|failed)|tps" | sed 's/^/# /'
 check "pgbench ran every transaction" bash -c "echo \"\$0\" | grep -q 'number of transactions actually processed: 1200/1200'" "$out"
 check "every change is delivered" \

@@ -8,7 +8,7 @@ set -u
 . "$REL_DIR/crash_common.bash"
 
 crash_prepare
-bindir=$(pg_config --bindir)
+bindir=$("${PG_CONFIG:-pg_config}" --bindir)
 runuser -u postgres -- "$bindir/pg_ctl" -D "$ZCRM_TEST_TMP/data" -m immediate -w stop >/dev/null
 echo "# stopped the cluster with -m immediate"
 check "cluster is down" bash -c "! psql -X -At -c 'SELECT 1' >/dev/null 2>&1"
