@@ -107,7 +107,13 @@ zcrm_owner_scope_enter(ZcrmOwnerScope *s)
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 							 true, 0, false);
 	GetUserIdAndSecContext(&s->save_userid, &s->save_sec);
-	SetUserIdAndSecContext(owner, s->save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	/*
+	 * As PostgreSQL's maintenance commands do when they run code as a
+	 * table's owner: a restricted operation (no SET ROLE, no temporary
+	 * objects) with a search_path of pg_catalog alone.
+	 */
+	SetUserIdAndSecContext(owner, s->save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
 }
 
 void

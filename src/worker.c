@@ -256,7 +256,7 @@ recover_sending(void)
 	int			ret;
 
 	worker_xact_begin("massupdate: requeueing rows left sending");
-	ret = SPI_execute(psprintf("UPDATE %s SET state = 'pending', next_attempt_at = now()"
+	ret = SPI_execute(psprintf("UPDATE %s SET state = 'pending', next_attempt_at = pg_catalog.now()"
 							   " WHERE state = 'sending'", worker_qual("zcrm_outbox")),
 					  false, 0);
 	if (ret != SPI_OK_UPDATE)
@@ -330,18 +330,19 @@ next_due_ms(void)
 		TimestampDifferenceMilliseconds(last_audit, GetCurrentTimestamp());
 
 	worker_xact_begin("massupdate: planning sleep");
-	ret = SPI_execute(psprintf("SELECT (extract(epoch FROM"
-							   "  (SELECT min(next_poll_at) FROM %s WHERE next_poll_at IS NOT NULL"
-							   "     AND status NOT IN ('COMPLETED', 'FAILED')) - now()) * 1000)::bigint",
+	ret = SPI_execute(psprintf("SELECT next_poll_at FROM %s WHERE next_poll_at IS NOT NULL"
+							   " AND status NOT IN ('COMPLETED', 'FAILED')"
+							   " ORDER BY next_poll_at LIMIT 1",
 							   worker_qual("zcrm_jobs")),
 					  true, 1);
 	if (ret == SPI_OK_SELECT && SPI_processed == 1)
 	{
 		bool		isnull;
-		int64		due = worker_spi_int64(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		TimestampTz at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+														   SPI_tuptable->tupdesc, 1, &isnull));
+		int64		due = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), at);
 
-		if (!isnull)
-			ms = (long) Min((int64) ms, Max(due, (int64) MIN_SLEEP_MS));
+		ms = (long) Min((int64) ms, Max(due, (int64) MIN_SLEEP_MS));
 	}
 	worker_xact_end();
 	ms = Min(ms, Max(audit, MIN_SLEEP_MS));
@@ -402,6 +403,7 @@ zcrm_worker_main(Datum main_arg)
 	zcrm_wake_set_connect_ok(false);
 	BackgroundWorkerInitializeConnection(zcrm_database, NULL, 0);
 	zcrm_wake_set_connect_ok(true);
+	worker_pin_search_path();
 
 	before_shmem_exit(worker_detach, (Datum) 0);
 	zcrm_wake_set_worker_latch(MyLatch);

@@ -144,7 +144,7 @@ cursor_start(Oid relid)
 	bool		isnull;
 	int64		first;
 
-	ret = SPI_execute(psprintf("SELECT coalesce(max(id), 0) FROM (SELECT id FROM %s"
+	ret = SPI_execute(psprintf("SELECT coalesce(pg_catalog.max(id), 0) FROM (SELECT id FROM %s"
 							   " WHERE state <> 'pending' OR next_attempt_at IS DISTINCT FROM queued_at"
 							   " ORDER BY id DESC LIMIT 1) last",
 							   worker_qual("zcrm_outbox")), false, 1);
@@ -234,7 +234,7 @@ sweep_end(void)
 
 	vals[0] = Int64GetDatum(cur.sweep_start);
 	vals[1] = Int64GetDatum(cur.sweep_end);
-	ret = SPI_execute_with_args(psprintf("SELECT min(id), min(coalesce(next_attempt_at, '-infinity'))"
+	ret = SPI_execute_with_args(psprintf("SELECT pg_catalog.min(id), pg_catalog.min(coalesce(next_attempt_at, '-infinity'))"
 										 " FROM %s WHERE id >= $1 AND id <= $2 AND state = 'pending'",
 										 worker_qual("zcrm_outbox")),
 								2, types, vals, NULL, false, 1);

@@ -60,7 +60,11 @@ extern char *worker_ext_schema;
 /* rows claimed in this round and not yet recorded, for error recovery */
 extern bool worker_claimed_unrecorded;
 
+/* the only schemas the worker searches (worker_pin_search_path) */
+#define WORKER_SEARCH_PATH			"pg_catalog, pg_temp"
+
 /* worker_spi.c: one short transaction with SPI and a snapshot */
+extern void worker_pin_search_path(void);
 extern void worker_xact_begin(const char *activity);
 extern void worker_xact_end(void);
 extern void worker_commit_async(void);
@@ -71,6 +75,7 @@ extern char *worker_spi_text(HeapTuple tup, TupleDesc desc, int col);
 extern int64 worker_spi_int64(HeapTuple tup, TupleDesc desc, int col, bool *isnull);
 extern Datum worker_text_array(const char **v, int n);
 extern Datum worker_int8_array(const int64 *v, int n);
+extern Datum worker_timestamptz_array(const TimestampTz *v, int n);
 extern void *worker_round_alloc(size_t size);
 extern char *worker_try_in_subxact(void (*fn) (void *), void *arg, int *sqlstate);
 extern const char *worker_outcome_name(ZcrmOutcome o);

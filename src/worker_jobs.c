@@ -155,9 +155,9 @@ worker_poll_jobs(void)
 	/* due jobs (zcrm_job_wait may hold one: skip it) */
 	worker_xact_begin("massupdate: reading due jobs");
 	ret = SPI_execute_with_args(psprintf("SELECT job_id, server::text, owner::oid, module,"
-										 " (extract(epoch FROM now() - scheduled_at) * 1000)::bigint"
+										 " scheduled_at"
 										 " FROM %s"
-										 " WHERE next_poll_at IS NOT NULL AND next_poll_at <= now()"
+										 " WHERE next_poll_at IS NOT NULL AND next_poll_at <= pg_catalog.now()"
 										 " AND status NOT IN ('COMPLETED', 'FAILED')"
 										 " ORDER BY next_poll_at LIMIT %d FOR UPDATE SKIP LOCKED",
 										 worker_qual("zcrm_jobs"), JOBS_PER_ROUND),
@@ -177,7 +177,9 @@ worker_poll_jobs(void)
 		jobs[i].server = worker_spi_text(t, d, 2);
 		jobs[i].owner = DatumGetObjectId(SPI_getbinval(t, d, 3, &isnull));
 		jobs[i].module = worker_spi_text(t, d, 4);
-		jobs[i].age_ms = worker_spi_int64(t, d, 5, &isnull);
+		/* scheduled_at is never NULL: the functions that store jobs set it */
+		jobs[i].age_ms = TimestampDifferenceMilliseconds(DatumGetTimestampTz(SPI_getbinval(t, d, 5, &isnull)),
+														 GetCurrentTransactionStartTimestamp());
 		jobs[i].timed_out = jobs[i].age_ms > (int64) zcrm_job_poll_timeout_ms;
 	}
 	MemoryContextSwitchTo(old);
@@ -238,7 +240,7 @@ worker_poll_jobs(void)
 	{
 		DueJob	   *job = &jobs[i];
 		Oid			argtypes[9] = {INT8OID, BOOLOID, TEXTOID, INT4OID, INT4OID,
-		INT4OID, INT4OID, TEXTOID, INT8OID};
+		INT4OID, INT4OID, TEXTOID, TIMESTAMPTZOID};
 		Datum		args[9];
 		char		nulls[10] = "         ";
 		long long	counts[4];
@@ -280,7 +282,8 @@ worker_poll_jobs(void)
 			nulls[8] = 'n';
 		}
 		else
-			args[8] = Int64GetDatum(job->next_ms);
+			args[8] = TimestampTzGetDatum(TimestampTzPlusMilliseconds(GetCurrentTransactionStartTimestamp(),
+																	  job->next_ms));
 
 		ret = SPI_execute_with_args(psprintf("UPDATE %s SET"
 											 " status = CASE WHEN $2 THEN $3 ELSE status END,"
@@ -288,11 +291,11 @@ worker_poll_jobs(void)
 											 " updated_count = CASE WHEN $2 THEN $5 ELSE updated_count END,"
 											 " failed_count = CASE WHEN $2 THEN $6 ELSE failed_count END,"
 											 " not_updated_count = CASE WHEN $2 THEN $7 ELSE not_updated_count END,"
-											 " last_polled_at = CASE WHEN $2 THEN now() ELSE last_polled_at END,"
+											 " last_polled_at = CASE WHEN $2 THEN pg_catalog.now() ELSE last_polled_at END,"
 											 " finished_at = CASE WHEN $2 AND $3 IN ('COMPLETED', 'FAILED')"
-											 "   THEN coalesce(finished_at, now()) ELSE finished_at END,"
+											 "   THEN coalesce(finished_at, pg_catalog.now()) ELSE finished_at END,"
 											 " last_error = $8,"
-											 " next_poll_at = now() + $9 * interval '1 millisecond'"
+											 " next_poll_at = $9"
 											 " WHERE job_id = $1 AND status NOT IN ('COMPLETED', 'FAILED')",
 											 worker_qual("zcrm_jobs")),
 									9, argtypes, args, nulls, false, 0);

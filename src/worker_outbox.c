@@ -251,7 +251,7 @@ claim_and_plan(Batch *b, Batch *inflight)
 											 "  SELECT id FROM %s"
 											 "   WHERE id > $2 AND id <= $3 AND state = 'pending'"
 											 "     AND (NOT $4 OR next_attempt_at IS NULL"
-											 "          OR next_attempt_at <= clock_timestamp())"
+											 "          OR next_attempt_at <= pg_catalog.clock_timestamp())"
 											 "   ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED))"
 											 " RETURNING o.id, o.owner::oid, o.server::text, o.module,"
 											 "           o.record_id, o.field, o.value::text, o.over_write,"
@@ -462,7 +462,7 @@ claim_and_plan(Batch *b, Batch *inflight)
 
 		/* not tried this time: the claim's attempt is given back */
 		vals[0] = worker_int8_array(deferred, ndeferred);
-		ret = SPI_execute_with_args(psprintf("UPDATE %s SET state = 'pending', next_attempt_at = now(),"
+		ret = SPI_execute_with_args(psprintf("UPDATE %s SET state = 'pending', next_attempt_at = pg_catalog.now(),"
 											 " attempts = attempts - 1"
 											 " WHERE id = ANY ($1) AND state = 'sending'",
 											 worker_qual("zcrm_outbox")),
@@ -937,7 +937,7 @@ record_group(const OutcomeGroup *g, Batch *inflight)
 
 		args[0] = worker_int8_array(g->ids + first, Min(RECORD_SLICE, g->n - first));
 		ret = SPI_execute_with_args(psprintf("UPDATE %s SET state = $2,"
-											 " sent_at = CASE WHEN $2 = 'sent' THEN now() END,"
+											 " sent_at = CASE WHEN $2 = 'sent' THEN pg_catalog.now() END,"
 											 " next_attempt_at = CASE WHEN $2 = 'sent' THEN next_attempt_at END,"
 											 " code = $3, message = $4,"
 											 " details = $5::jsonb"
@@ -972,11 +972,12 @@ record_outcomes(Batch *b, Batch *inflight)
 	const char **messages;
 	const char **details;
 	int64	   *delays;
+	TimestampTz *dues;
 	int			n = 0;
 	int			first;
 	int			i;
 	Oid			argtypes[6] = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID};
+	TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID};
 	Datum		args[6];
 	int			ret;
 	MemoryContext old = MemoryContextSwitchTo(worker_round_cxt);
@@ -1000,6 +1001,7 @@ record_outcomes(Batch *b, Batch *inflight)
 	messages = palloc(sizeof(char *) * nrows);
 	details = palloc(sizeof(char *) * nrows);
 	delays = palloc(sizeof(int64) * nrows);
+	dues = palloc(sizeof(TimestampTz) * nrows);
 	for (i = 0; i < nrows; i++)
 	{
 		RowOutcome *o = &out[i];
@@ -1055,10 +1057,11 @@ record_outcomes(Batch *b, Batch *inflight)
 	}
 	/* in back-off until now() + delay, as the UPDATE below writes it */
 	for (i = 0; i < n; i++)
+	{
+		dues[i] = TimestampTzPlusMilliseconds(GetCurrentTransactionStartTimestamp(), delays[i]);
 		if (strcmp(states[i], "pending") == 0)
-			worker_claim_note_pending(ids[i],
-									  TimestampTzPlusMilliseconds(GetCurrentTransactionStartTimestamp(),
-																  delays[i]));
+			worker_claim_note_pending(ids[i], dues[i]);
+	}
 	for (i = 0; i < ngroups; i++)
 		record_group(&groups[i], inflight);
 	worker_set_local("enable_nestloop", "off");
@@ -1076,15 +1079,15 @@ record_outcomes(Batch *b, Batch *inflight)
 		args[2] = worker_text_array(codes + first, k);
 		args[3] = worker_text_array(messages + first, k);
 		args[4] = worker_text_array(details + first, k);
-		args[5] = worker_int8_array(delays + first, k);
+		args[5] = worker_timestamptz_array(dues + first, k);
 		ret = SPI_execute_with_args(psprintf("UPDATE %s o SET state = u.state,"
-											 " sent_at = CASE WHEN u.state = 'sent' THEN now() END,"
+											 " sent_at = CASE WHEN u.state = 'sent' THEN pg_catalog.now() END,"
 											 " next_attempt_at = CASE u.state"
-											 "   WHEN 'pending' THEN now() + u.delay * interval '1 millisecond'"
+											 "   WHEN 'pending' THEN u.due"
 											 "   WHEN 'sent' THEN o.next_attempt_at END,"
 											 " code = u.code, message = u.message, details = u.details::jsonb"
-											 " FROM unnest($1, $2, $3, $4, $5, $6)"
-											 "   AS u(id, state, code, message, details, delay)"
+											 " FROM pg_catalog.unnest($1, $2, $3, $4, $5, $6)"
+											 "   AS u(id, state, code, message, details, due)"
 											 " WHERE o.id = ANY ($1) AND o.id = u.id AND o.state = 'sending'",
 											 worker_qual("zcrm_outbox")),
 									6, argtypes, args, NULL, false, 0);
@@ -1185,20 +1188,22 @@ void
 worker_delete_old_rows(void)
 {
 	int			b;
-	Oid			argtypes[1] = {INT4OID};
+	Oid			argtypes[1] = {TIMESTAMPTZOID};
 	Datum		args[1];
 
-	args[0] = Int32GetDatum(zcrm_retention_s);
 	for (b = 0; b < RETENTION_BATCHES_PER_ROUND; b++)
 	{
 		int			ret;
 		uint64		deleted;
 
 		worker_xact_begin("massupdate: deleting old outbox rows");
+		/* now() less the retention, computed here: no operator to resolve */
+		args[0] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp() -
+									  (TimestampTz) zcrm_retention_s * USECS_PER_SEC);
 		ret = SPI_execute_with_args(psprintf("DELETE FROM %s WHERE id = ANY (ARRAY("
 											 " SELECT id FROM %s"
-											 "  WHERE (state = 'sent' AND sent_at < now() - $1 * interval '1 second')"
-											 "     OR (state = 'superseded' AND queued_at < now() - $1 * interval '1 second')"
+											 "  WHERE (state = 'sent' AND sent_at < $1)"
+											 "     OR (state = 'superseded' AND queued_at < $1)"
 											 "  LIMIT %d))",
 											 worker_qual("zcrm_outbox"), worker_qual("zcrm_outbox"), RETENTION_BATCH),
 									1, argtypes, args, NULL, false, 0);

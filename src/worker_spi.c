@@ -14,6 +14,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_database.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -72,10 +73,36 @@ worker_xact_begin(const char *activity)
 {
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+	worker_pin_search_path();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+/*
+ * The worker runs as the bootstrap superuser.  With the database's
+ * search_path ("$user", public, or whatever ALTER DATABASE ... SET gave
+ * it), a role that can create in one of those schemas (the database owner
+ * owns public) could put a function or operator there that the worker's SQL
+ * would call instead of pg_catalog's: an exact match for an operator that
+ * pg_catalog has only through an implicit cast wins (CVE-2018-1058).  So,
+ * as PostgreSQL's own maintenance code does, the worker searches only
+ * pg_catalog (and its own temporary schema, which is never searched for
+ * functions or operators), and names the extension's tables with their
+ * schema (worker_qual).  Set at the highest source at connection, where
+ * neither a reload nor a database or role setting can undo it, and made
+ * sure of again at the start of every transaction.
+ */
+void
+worker_pin_search_path(void)
+{
+	if (namespace_search_path != NULL &&
+		strcmp(namespace_search_path, WORKER_SEARCH_PATH) == 0)
+		return;
+	(void) set_config_option("search_path", WORKER_SEARCH_PATH,
+							 PGC_SUSET, PGC_S_OVERRIDE, GUC_ACTION_SET,
+							 true, 0, false);
 }
 
 /* This transaction commits without waiting for the disk (see above). */
@@ -152,6 +179,18 @@ worker_int8_array(const int64 *v, int n)
 	for (i = 0; i < n; i++)
 		d[i] = Int64GetDatum(v[i]);
 	return PointerGetDatum(construct_array(d, n, INT8OID, sizeof(int64),
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+Datum
+worker_timestamptz_array(const TimestampTz *v, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * (n > 0 ? n : 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+		d[i] = TimestampTzGetDatum(v[i]);
+	return PointerGetDatum(construct_array(d, n, TIMESTAMPTZOID, sizeof(TimestampTz),
 										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
