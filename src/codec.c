@@ -472,14 +472,58 @@ is_flat_error(json_t *root)
 		json_object_get(root, "data") == NULL;
 }
 
+/*
+ * Whether body has more than ZC_MAX_ANSWER_VALUES JSON values (counted as
+ * commas and container openings outside strings).  jansson builds the
+ * whole tree first, at up to some 30 times the text's size for tiny
+ * values, so the count is checked before parsing (audit M4).
+ */
+static bool
+too_many_values(const char *body)
+{
+	const char *p;
+	bool		in_string = false;
+	long		values = 1;
+
+	for (p = body; *p; p++)
+	{
+		if (in_string)
+		{
+			if (*p == '\\' && p[1] != '\0')
+				p++;
+			else if (*p == '"')
+				in_string = false;
+		}
+		else if (*p == '"')
+			in_string = true;
+		else if (*p == ',' || *p == '{' || *p == '[')
+		{
+			if (++values > ZC_MAX_ANSWER_VALUES)
+				return true;
+		}
+	}
+	return false;
+}
+
 static json_t *
 load(const char *body)
 {
 	json_error_t jerr;
 
-	if (body == NULL)
+	if (body == NULL || too_many_values(body))
 		return NULL;
 	return json_loads(body, JSON_REJECT_DUPLICATES, &jerr);
+}
+
+/* Why load failed, for MALFORMED_ANSWER's message. */
+static const char *
+load_failure(const char *body)
+{
+	if (body == NULL)
+		return "the answer is empty";
+	if (too_many_values(body))
+		return "the answer has too many JSON values";
+	return "the answer is not JSON";
 }
 
 bool
@@ -513,7 +557,7 @@ zc_parse_records(const char *body, ZcRecordResult **results, int *nresults,
 	memset(err, 0, sizeof(*err));
 	if (root == NULL)
 	{
-		set_malformed(err, body ? "the answer is not JSON" : "the answer is empty");
+		set_malformed(err, load_failure(body));
 		return ZC_ANSWER_MALFORMED;
 	}
 	if (is_flat_error(root))
@@ -655,7 +699,7 @@ zc_parse_scheduled(const char *body, long long *job_id, ZcError *err)
 	*job_id = 0;
 	if (root == NULL)
 	{
-		set_malformed(err, body ? "the answer is not JSON" : "the answer is empty");
+		set_malformed(err, load_failure(body));
 		return ZC_ANSWER_MALFORMED;
 	}
 	if (is_flat_error(root))
@@ -729,7 +773,7 @@ zc_parse_job_status(const char *body, ZcJobStatus *st, ZcError *err)
 	memset(st, 0, sizeof(*st));
 	if (root == NULL)
 	{
-		set_malformed(err, body ? "the answer is not JSON" : "the answer is empty");
+		set_malformed(err, load_failure(body));
 		return ZC_ANSWER_MALFORMED;
 	}
 	if (is_flat_error(root))

@@ -31,9 +31,16 @@
  * zc_parse_records).
  */
 #define ZC_MAX_CODE_BYTES		64	/* code, and param_name */
-#define ZC_MAX_MESSAGE_BYTES	1024	/* message, mark included */
+#define ZC_MAX_MESSAGE_BYTES	512	/* message, mark included */
 #define ZC_MAX_DETAILS_BYTES	2048	/* details as compact JSON text */
 #define ZC_MAX_ID_BYTES			32	/* details.id; longer is never one of ours */
+
+/*
+ * JSON values an answer may hold (a 500-id answer with full success
+ * details has about 10,000); more is MALFORMED_ANSWER without parsing, so
+ * that parsing one answer needs at most a few tens of MB.
+ */
+#define ZC_MAX_ANSWER_VALUES	65536
 
 /* One field of the "data" object: raw name, value as JSON text. */
 typedef struct ZcField

@@ -349,9 +349,40 @@ test_wrong_ids(void)
 	zc_results_free(r, n);
 }
 
+/* Too many tiny values is refused before jansson builds the tree. */
+static void
+test_too_many_values(void)
+{
+	char	   *many = repeat("{\"code\":\"A\"},", ZC_MAX_ANSWER_VALUES);
+	char	   *body = malloc(strlen(many) + 64);
+	char	   *text = repeat("a,b{c[", 100000);
+	char	   *inside = malloc(strlen(text) + 64);
+	ZcRecordResult *r;
+	int			n;
+	ZcError		e;
+
+	if (body == NULL || inside == NULL)
+		abort();
+	sprintf(body, "{\"data\":[%s{\"code\":\"A\"}]}", many);
+	CHECK(zc_parse_records(body, &r, &n, &e) == ZC_ANSWER_MALFORMED);
+	CHECK(e.message != NULL && strstr(e.message, "too many") != NULL);
+	zc_error_free(&e);
+
+	/* commas and brackets inside strings are text, not values */
+	sprintf(inside, "{\"data\":[{\"code\":\"A\",\"message\":\"%s\\\"\",\"status\":\"error\"}]}", text);
+	CHECK(zc_parse_records(inside, &r, &n, &e) == ZC_ANSWER_OK);
+	CHECK(n == 1);
+	zc_results_free(r, n);
+	free(many);
+	free(body);
+	free(text);
+	free(inside);
+}
+
 int
 main(void)
 {
+	test_too_many_values();
 	test_message_cap();
 	test_utf8_boundary();
 	test_code_cap();
