@@ -338,6 +338,8 @@ struct ZcrmClientBatch
 	CallState  *states;
 	MapState   *maps;
 	int			limit;			/* current cap, 0..limit_max */
+	int			horizon;		/* calls from this index on are not started */
+	int			blocked;		/* waiting calls at or past the horizon */
 	int			limit_max;		/* max_in_flight and the servers' max_concurrency */
 	int			flags;
 	MemoryContext cxt;			/* the batch's, results included */
@@ -400,7 +402,8 @@ batch_reset_cb(void *arg)
 
 /*
  * Starts every due waiting call while there is room; returns the numbers
- * running and waiting, and the earliest due time of a waiting call.
+ * running and waiting, and the earliest due time of a waiting call (those
+ * past the horizon count as waiting, in b->blocked too, with no due time).
  */
 static void
 start_due(ZcrmClientBatch *b, int *running_out, int *waiting_out, TimestampTz *next_due_out)
@@ -409,6 +412,7 @@ start_due(ZcrmClientBatch *b, int *running_out, int *waiting_out, TimestampTz *n
 	TimestampTz next_due = 0;
 	int			running = 0;
 	int			waiting = 0;
+	int			blocked = 0;
 	int			i;
 
 	for (i = 0; i < b->ncalls; i++)
@@ -420,6 +424,13 @@ start_due(ZcrmClientBatch *b, int *running_out, int *waiting_out, TimestampTz *n
 
 		if (cs->phase != CALL_WAITING)
 			continue;
+		if (i >= b->horizon)
+		{
+			/* not done, but nothing to wait for until the caller moves on */
+			waiting++;
+			blocked++;
+			continue;
+		}
 		if (cs->due <= now && running < b->limit)
 		{
 			if (start_call(b->h, b->states, b->ncalls, cs, b->flags))
@@ -433,6 +444,7 @@ start_due(ZcrmClientBatch *b, int *running_out, int *waiting_out, TimestampTz *n
 	*running_out = running;
 	*waiting_out = waiting;
 	*next_due_out = next_due;
+	b->blocked = blocked;
 }
 
 /* Releases the batch and raises 57014 (or whatever the interrupt raises). */
@@ -491,6 +503,7 @@ zcrm_client_start(ZcrmCall *calls, int ncalls, int max_in_flight, int flags)
 		}
 	}
 	b->limit = b->limit_max = Max(limit, 1);
+	b->horizon = b->ncalls;
 
 	/* from here on the transfers are freed with the context at the latest */
 	b->guard = palloc0(sizeof(BatchGuard));
@@ -563,13 +576,16 @@ zcrm_client_poll(ZcrmClientBatch *b, int timeout_ms)
 			b->done = true;
 			break;
 		}
+		/* only calls past the horizon left: the caller must raise it */
+		if (running == 0 && waiting == b->blocked)
+			break;
 
 		now = GetCurrentTimestamp();
 		TimestampDifference(now, deadline, &secs, &usecs);
 		wait_ms = Min(ZCRM_CLIENT_SLICE_MS, (int) (secs * 1000 + usecs / 1000));
 		if (running > 0)
 		{
-			if (waiting > 0 && running < b->limit)
+			if (waiting > b->blocked && running < b->limit)
 			{
 				TimestampDifference(now, next_due, &secs, &usecs);
 				wait_ms = Min(wait_ms, (int) (secs * 1000 + usecs / 1000));
@@ -660,6 +676,12 @@ void
 zcrm_client_set_limit(ZcrmClientBatch *b, int max_in_flight)
 {
 	b->limit = Max(0, Min(max_in_flight, b->limit_max));
+}
+
+void
+zcrm_client_set_horizon(ZcrmClientBatch *b, int horizon)
+{
+	b->horizon = Max(0, Min(horizon, b->ncalls));
 }
 
 bool

@@ -107,6 +107,12 @@ extern int	zcrm_client_unfinished(ZcrmClientBatch *batch);
  * Lets a caller share one cap between two batches.
  */
 extern void zcrm_client_set_limit(ZcrmClientBatch *batch, int max_in_flight);
+/*
+ * Starts no call of index horizon or above until it is raised (initially
+ * ncalls), so that a caller taking answers in call order holds at most
+ * horizon - (its next call) of them; calls already started go on.
+ */
+extern void zcrm_client_set_horizon(ZcrmClientBatch *batch, int horizon);
 /* the batch's highest cap: max_in_flight at start, and its servers' max_concurrency */
 extern int	zcrm_client_limit_max(ZcrmClientBatch *batch);
 /* whether call i of the batch has its final outcome */

@@ -255,15 +255,67 @@ zc_build_view_body(const ZcField *fields, int nfields,
 
 /* ---- answers ---- */
 
-/* A string member as a malloc'd copy; integers are printed; else NULL. */
+/*
+ * Bytes of s (len bytes long) that fit in max without cutting a UTF-8
+ * sequence: jansson hands out valid UTF-8, and a cut one would make the
+ * text unstorable.
+ */
+static size_t
+utf8_prefix_len(const char *s, size_t len, size_t max)
+{
+	size_t		n;
+
+	if (len <= max)
+		return len;
+	n = max;
+	while (n > 0 && ((unsigned char) s[n] & 0xC0) == 0x80)
+		n--;
+	return n;
+}
+
+/*
+ * A malloc'd copy of s in at most cap bytes (NUL apart).  A longer text
+ * keeps a prefix, cut on a character boundary, and ends with a mark that
+ * says it was cut: "…" alone, or with its whole size when say_size (so a
+ * reader knows how much is missing).
+ */
 static char *
-member_text(json_t *obj, const char *key)
+capped_copy(const char *s, size_t cap, bool say_size)
+{
+	size_t		len = strlen(s);
+	char		mark[64];
+	size_t		keep;
+	size_t		mlen;
+	char	   *out;
+
+	if (len <= cap)
+		return strdup(s);
+	if (say_size)
+		snprintf(mark, sizeof(mark), "\xe2\x80\xa6 [cut from %zu bytes]", len);
+	else
+		strcpy(mark, "\xe2\x80\xa6");	/* U+2026, an ellipsis */
+	mlen = strlen(mark);
+	keep = utf8_prefix_len(s, len, cap > mlen ? cap - mlen : 0);
+	out = malloc(keep + mlen + 1);
+	if (out == NULL)
+		return NULL;
+	memcpy(out, s, keep);
+	memcpy(out + keep, mark, mlen + 1);
+	return out;
+}
+
+/*
+ * A string member as a malloc'd copy of at most cap bytes (see
+ * capped_copy); integers are printed; else NULL.
+ */
+static char *
+member_text(json_t *obj, const char *key, size_t cap, bool say_size)
 {
 	json_t	   *v = json_object_get(obj, key);
 	char		tmp[32];
 
 	if (json_is_string(v))
-		return strdup(json_string_value(v));
+		return capped_copy(json_string_value(v), cap, say_size);
 	if (json_is_integer(v))
 	{
 		snprintf(tmp, sizeof(tmp), "%lld", (long long) json_integer_value(v));
@@ -272,12 +324,99 @@ member_text(json_t *obj, const char *key)
 	return NULL;
 }
 
+/*
+ * details.id as text: digits as sent, or "?" when the entry names an id
+ * that cannot be one of ours (a real such as 1e30, a boolean, a string too
+ * long for a 64-bit id), so that it still counts as naming one; NULL when
+ * there is no id.
+ */
 static char *
-dump_compact(json_t *v)
+id_text(json_t *details)
 {
+	json_t	   *v = json_is_object(details) ? json_object_get(details, "id") : NULL;
+
 	if (v == NULL)
 		return NULL;
-	return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	if ((json_is_string(v) && strlen(json_string_value(v)) <= ZC_MAX_ID_BYTES) ||
+		json_is_integer(v))
+		return member_text(details, "id", ZC_MAX_ID_BYTES, false);
+	return strdup("?");
+}
+
+/*
+ * A JSON string literal of the longest prefix of s whose escaped form
+ * takes at most room bytes, quotes apart; never cuts a UTF-8 sequence.
+ */
+static void
+buf_json_prefix(Buf *b, const char *s, size_t room)
+{
+	const unsigned char *p = (const unsigned char *) s;
+
+	buf_append(b, "\"", 1);
+	while (*p)
+	{
+		size_t		clen = *p < 0x80 ? 1 : (*p >> 5) == 6 ? 2 :
+			(*p >> 4) == 14 ? 3 : (*p >> 3) == 30 ? 4 : 1;
+		size_t		k;
+		char		esc[8];
+		size_t		elen;
+
+		for (k = 1; k < clen; k++)
+			if (p[k] == '\0')
+				goto done;
+		if (*p == '"' || *p == '\\')
+		{
+			esc[0] = '\\';
+			esc[1] = (char) *p;
+			elen = 2;
+		}
+		else if (*p < 0x20)
+		{
+			snprintf(esc, sizeof(esc), "\\u%04x", *p);
+			elen = 6;
+		}
+		else
+		{
+			memcpy(esc, p, clen);
+			elen = clen;
+		}
+		if (elen > room)
+			break;
+		buf_append(b, esc, elen);
+		room -= elen;
+		p += clen;
+	}
+done:
+	buf_append(b, "\"", 1);
+}
+
+/*
+ * Details as compact JSON text of at most ZC_MAX_DETAILS_BYTES.  A longer
+ * one becomes {"cut":true,"bytes":N,"prefix":"..."}: still JSON (it is
+ * stored as jsonb), with the original size and as much of its text as fits.
+ */
+static char *
+dump_details(json_t *v)
+{
+	char	   *text;
+	size_t		len;
+	char		head[80];
+	Buf			b = {0};
+
+	if (v == NULL)
+		return NULL;
+	text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (text == NULL)
+		return NULL;
+	len = strlen(text);
+	if (len <= ZC_MAX_DETAILS_BYTES)
+		return text;
+	snprintf(head, sizeof(head), "{\"cut\":true,\"bytes\":%zu,\"prefix\":", len);
+	buf_puts(&b, head);
+	buf_json_prefix(&b, text, ZC_MAX_DETAILS_BYTES - strlen(head) - 3);
+	buf_puts(&b, "}");
+	free(text);
+	return buf_finish(&b);
 }
 
 static void
@@ -289,24 +428,39 @@ set_malformed(ZcError *err, const char *why)
 	err->param_name = NULL;
 }
 
-/* Fills err from an object holding code/message/details. */
+/* Fills err from an object holding code/message/details, capped. */
 static void
 fill_error(json_t *obj, ZcError *err)
 {
 	json_t	   *details = json_object_get(obj, "details");
 
-	err->code = member_text(obj, "code");
+	err->code = member_text(obj, "code", ZC_MAX_CODE_BYTES, false);
 	if (err->code == NULL)
 		err->code = strdup("UNKNOWN");
-	err->message = member_text(obj, "message");
-	err->details = dump_compact(details);
+	err->message = member_text(obj, "message", ZC_MAX_MESSAGE_BYTES, true);
+	err->details = dump_details(details);
 	err->param_name = NULL;
 	if (json_is_object(details))
 	{
-		err->param_name = member_text(details, "param_name");
+		err->param_name = member_text(details, "param_name", ZC_MAX_CODE_BYTES, false);
 		if (err->param_name == NULL)
-			err->param_name = member_text(details, "api_name");
+			err->param_name = member_text(details, "api_name", ZC_MAX_CODE_BYTES, false);
 	}
+}
+
+/*
+ * Whether an entry reports success: status "success", or, without a
+ * status, code SUCCESS.  A status that is there but not a string is not
+ * success (audit L7).
+ */
+static bool
+entry_success(json_t *e)
+{
+	json_t	   *st = json_object_get(e, "status");
+
+	if (st == NULL)
+		return strcmp(json_string_value(json_object_get(e, "code")), "SUCCESS") == 0;
+	return json_is_string(st) && strcmp(json_string_value(st), "success") == 0;
 }
 
 /* A flat envelope: an object with a string "code" and no "data". */
@@ -318,14 +472,58 @@ is_flat_error(json_t *root)
 		json_object_get(root, "data") == NULL;
 }
 
+/*
+ * Whether body has more than ZC_MAX_ANSWER_VALUES JSON values (counted as
+ * commas and container openings outside strings).  jansson builds the
+ * whole tree first, at up to some 30 times the text's size for tiny
+ * values, so the count is checked before parsing (audit M4).
+ */
+static bool
+too_many_values(const char *body)
+{
+	const char *p;
+	bool		in_string = false;
+	long		values = 1;
+
+	for (p = body; *p; p++)
+	{
+		if (in_string)
+		{
+			if (*p == '\\' && p[1] != '\0')
+				p++;
+			else if (*p == '"')
+				in_string = false;
+		}
+		else if (*p == '"')
+			in_string = true;
+		else if (*p == ',' || *p == '{' || *p == '[')
+		{
+			if (++values > ZC_MAX_ANSWER_VALUES)
+				return true;
+		}
+	}
+	return false;
+}
+
 static json_t *
 load(const char *body)
 {
 	json_error_t jerr;
 
-	if (body == NULL)
+	if (body == NULL || too_many_values(body))
 		return NULL;
 	return json_loads(body, JSON_REJECT_DUPLICATES, &jerr);
+}
+
+/* Why load failed, for MALFORMED_ANSWER's message. */
+static const char *
+load_failure(const char *body)
+{
+	if (body == NULL)
+		return "the answer is empty";
+	if (too_many_values(body))
+		return "the answer has too many JSON values";
+	return "the answer is not JSON";
 }
 
 bool
@@ -359,7 +557,7 @@ zc_parse_records(const char *body, ZcRecordResult **results, int *nresults,
 	memset(err, 0, sizeof(*err));
 	if (root == NULL)
 	{
-		set_malformed(err, body ? "the answer is not JSON" : "the answer is empty");
+		set_malformed(err, load_failure(body));
 		return ZC_ANSWER_MALFORMED;
 	}
 	if (is_flat_error(root))
@@ -398,16 +596,19 @@ zc_parse_records(const char *body, ZcRecordResult **results, int *nresults,
 	{
 		json_t	   *e = json_array_get(data, i);
 		json_t	   *details = json_object_get(e, "details");
-		const char *status = json_string_value(json_object_get(e, "status"));
 
-		res[i].code = member_text(e, "code");
-		res[i].message = member_text(e, "message");
-		res[i].details = dump_compact(details);
-		res[i].id = json_is_object(details) ? member_text(details, "id") : NULL;
-		if (status != NULL)
-			res[i].success = strcmp(status, "success") == 0;
-		else
-			res[i].success = strcmp(res[i].code, "SUCCESS") == 0;
+		res[i].code = member_text(e, "code", ZC_MAX_CODE_BYTES, false);
+		res[i].message = member_text(e, "message", ZC_MAX_MESSAGE_BYTES, true);
+		res[i].details = dump_details(details);
+		res[i].id = id_text(details);
+		res[i].success = entry_success(e);
+		if (res[i].code == NULL)
+		{
+			zc_results_free(res, (int) n);
+			set_malformed(err, "out of memory");
+			json_decref(root);
+			return ZC_ANSWER_MALFORMED;
+		}
 	}
 	json_decref(root);
 	*results = res;
@@ -419,63 +620,52 @@ int
 zc_match_results(const long long *ids, int nids,
 				 const ZcRecordResult *results, int nresults, int *slot)
 {
-	bool	   *used = calloc(nresults > 0 ? nresults : 1, sizeof(bool));
+	bool		names_ids = false;
 	int			i,
 				j,
 				missing = 0;
 
 	for (i = 0; i < nids; i++)
 		slot[i] = -1;
-	if (used == NULL)
-		return nids;
-
-	/* entries that name their id; ids are few per call (<= 500) */
 	for (j = 0; j < nresults; j++)
-	{
-		long long	v;
+		if (results[j].id != NULL)
+			names_ids = true;
 
-		if (results[j].id == NULL || !zc_parse_id(results[j].id, &v))
-			continue;
-		/* the usual case: answers in the order of the ids */
-		if (j < nids && ids[j] == v && slot[j] < 0)
+	if (names_ids)
+	{
+		/*
+		 * Only an entry naming one of our ids counts for it: an entry with
+		 * no id, or an id that is not ours, must not make another record
+		 * look done (audit L7).  Ids are few per call (<= 500).
+		 */
+		for (j = 0; j < nresults; j++)
 		{
-			slot[j] = j;
-			used[j] = true;
-			continue;
-		}
-		for (i = 0; i < nids; i++)
-		{
-			if (ids[i] == v && slot[i] < 0)
+			long long	v;
+
+			if (results[j].id == NULL || !zc_parse_id(results[j].id, &v))
+				continue;
+			/* the usual case: answers in the order of the ids */
+			if (j < nids && ids[j] == v && slot[j] < 0)
 			{
-				slot[i] = j;
-				used[j] = true;
-				break;
+				slot[j] = j;
+				continue;
+			}
+			for (i = 0; i < nids; i++)
+			{
+				if (ids[i] == v && slot[i] < 0)
+				{
+					slot[i] = j;
+					break;
+				}
 			}
 		}
 	}
-
-	/* the rest: their own position, else the first id still free */
-	for (j = 0; j < nresults; j++)
+	else
 	{
-		if (used[j])
-			continue;
-		if (j < nids && slot[j] < 0)
-		{
+		/* no entry names an id: one entry per id, in order */
+		for (j = 0; j < nresults && j < nids; j++)
 			slot[j] = j;
-			used[j] = true;
-			continue;
-		}
-		for (i = 0; i < nids; i++)
-		{
-			if (slot[i] < 0)
-			{
-				slot[i] = j;
-				used[j] = true;
-				break;
-			}
-		}
 	}
-	free(used);
 
 	for (i = 0; i < nids; i++)
 		if (slot[i] < 0)
@@ -503,14 +693,13 @@ zc_parse_scheduled(const char *body, long long *job_id, ZcError *err)
 	json_t	   *root = load(body);
 	json_t	   *data;
 	json_t	   *e;
-	const char *status;
 	char	   *jid;
 
 	memset(err, 0, sizeof(*err));
 	*job_id = 0;
 	if (root == NULL)
 	{
-		set_malformed(err, body ? "the answer is not JSON" : "the answer is empty");
+		set_malformed(err, load_failure(body));
 		return ZC_ANSWER_MALFORMED;
 	}
 	if (is_flat_error(root))
@@ -527,16 +716,13 @@ zc_parse_scheduled(const char *body, long long *job_id, ZcError *err)
 		json_decref(root);
 		return ZC_ANSWER_MALFORMED;
 	}
-	status = json_string_value(json_object_get(e, "status"));
-	if ((status != NULL && strcmp(status, "success") != 0) ||
-		(status == NULL &&
-		 strcmp(json_string_value(json_object_get(e, "code")), "SUCCESS") != 0))
+	if (!entry_success(e))
 	{
 		fill_error(e, err);
 		json_decref(root);
 		return ZC_ANSWER_ERROR;
 	}
-	jid = member_text(json_object_get(e, "details"), "job_id");
+	jid = member_text(json_object_get(e, "details"), "job_id", ZC_MAX_ID_BYTES, false);
 	if (jid == NULL || !zc_parse_id(jid, job_id))
 	{
 		free(jid);
@@ -587,7 +773,7 @@ zc_parse_job_status(const char *body, ZcJobStatus *st, ZcError *err)
 	memset(st, 0, sizeof(*st));
 	if (root == NULL)
 	{
-		set_malformed(err, body ? "the answer is not JSON" : "the answer is empty");
+		set_malformed(err, load_failure(body));
 		return ZC_ANSWER_MALFORMED;
 	}
 	if (is_flat_error(root))

@@ -21,6 +21,27 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/*
+ * What is kept of a text an answer carries, in bytes, whatever its size:
+ * these values end up in result rows and in every zcrm_outbox row of a
+ * call, so a hostile endpoint must not be able to store megabytes per row
+ * (security audit 1.0, M3).  Zoho's own codes are short identifiers, a
+ * per-record message has at most 255 characters (reference 1.3) and
+ * details a few keys; anything longer is cut and marked so (see
+ * zc_parse_records).
+ */
+#define ZC_MAX_CODE_BYTES		64	/* code, and param_name */
+#define ZC_MAX_MESSAGE_BYTES	512	/* message, mark included */
+#define ZC_MAX_DETAILS_BYTES	2048	/* details as compact JSON text */
+#define ZC_MAX_ID_BYTES			32	/* details.id; longer is never one of ours */
+
+/*
+ * JSON values an answer may hold (a 500-id answer with full success
+ * details has about 10,000); more is MALFORMED_ANSWER without parsing, so
+ * that parsing one answer needs at most a few tens of MB.
+ */
+#define ZC_MAX_ANSWER_VALUES	65536
+
 /* One field of the "data" object: raw name, value as JSON text. */
 typedef struct ZcField
 {
@@ -28,7 +49,10 @@ typedef struct ZcField
 	const char *value_json;		/* the value's exact JSON text, copied verbatim */
 } ZcField;
 
-/* Zoho's four-key envelope {code, details, message, status}. */
+/*
+ * Zoho's four-key envelope {code, details, message, status}.  Texts are
+ * capped as ZC_MAX_* say, here and in ZcRecordResult.
+ */
 typedef struct ZcError
 {
 	char	   *code;			/* e.g. "LIMIT_EXCEEDED"; never NULL after a parse */
@@ -40,8 +64,10 @@ typedef struct ZcError
 /* One entry of the per-record data[] of an immediate mass update. */
 typedef struct ZcRecordResult
 {
-	char	   *id;				/* details.id as digits, or NULL */
-	bool		success;		/* status "success" (or code SUCCESS without status) */
+	char	   *id;				/* details.id as digits, "?" for an id that cannot
+								 * be ours (1e30, too long ...), NULL if none */
+	bool		success;		/* status "success" (or code SUCCESS without
+								 * status; a non-string status is not success) */
 	char	   *code;
 	char	   *message;
 	char	   *details;		/* compact JSON text, or NULL */
@@ -99,16 +125,22 @@ extern char *zc_json_string(const char *s);
  * The answer to an immediate mass update.  OK: *results holds *nresults
  * entries (a per-record data[], whatever the HTTP status: v8 answers 207
  * for mixed results and 400 when every record fails).  ERROR: the flat
- * envelope is in *err.
+ * envelope is in *err.  Whatever the answer's size, each code keeps at
+ * most ZC_MAX_CODE_BYTES, each message ZC_MAX_MESSAGE_BYTES (a longer one
+ * is cut on a UTF-8 boundary and ends "… [cut from N bytes]") and each
+ * details ZC_MAX_DETAILS_BYTES (a longer one becomes the JSON object
+ * {"cut":true,"bytes":N,"prefix":"<start of its text>"}).
  */
 extern ZcAnswer zc_parse_records(const char *body, ZcRecordResult **results,
 								 int *nresults, ZcError *err);
 
 /*
  * Pairs answers with the ids sent: slot[i] becomes the index of the
- * result for ids[i], or -1.  An entry naming an id (details.id) goes to
- * that id; the others fill their own position, else the first free id.
- * Returns the number of ids left without a result.
+ * result for ids[i], or -1.  When any entry names an id (details.id), only
+ * entries naming one of ids count, each for that id; entries without an
+ * id or with an id not sent match nothing (audit L7).  When none names an
+ * id, entry j goes to ids[j].  Returns the number of ids left without a
+ * result (the caller's NO_RESULT, a transient outcome).
  */
 extern int	zc_match_results(const long long *ids, int nids,
 							 const ZcRecordResult *results, int nresults,

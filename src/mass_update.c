@@ -42,6 +42,17 @@ PG_FUNCTION_INFO_V1(zcrm_mass_update);
 #define MU_WAVE_PER_CONCURRENCY 4
 
 /*
+ * Answers held at once (in flight, or arrived and waiting for an earlier
+ * call's), per call the server lets be in flight: with answers of at most
+ * ZCRM_HTTP_MAX_RESPONSE this bounds the statement's memory (README
+ * "Memory and stored answers", audit M4).
+ */
+#define MU_HELD_PER_CONCURRENCY 2
+
+/* Longest wait for answers before taking those that arrived, milliseconds. */
+#define MU_POLL_MS 10
+
+/*
  * The ids of the array, checked (22023 before any request) and
  * deduplicated in first-occurrence order.
  */
@@ -169,6 +180,9 @@ emit_call_rows(ReturnSetInfo *rsinfo, ZcrmCall *call, const char *what,
 		zcrm_raise_call(call, what, context);
 
 	kind = zc_parse_records(call->response, &res, &nres, &err);
+	/* the answer is read: what is kept of it is capped (codec.h) */
+	pfree(call->response);
+	call->response = NULL;
 	if (kind == ZC_ANSWER_ERROR)
 		zcrm_raise_zoho(call, what, context, &err);
 	if (kind == ZC_ANSWER_MALFORMED)
@@ -260,6 +274,7 @@ zcrm_mass_update(PG_FUNCTION_ARGS)
 	int			nchunks;
 	int			ncalls;
 	int			wave;
+	int			held;
 	int			first;
 	Datum	   *names;
 	char	   *what;
@@ -308,12 +323,13 @@ zcrm_mass_update(PG_FUNCTION_ARGS)
 	what = psprintf("mass update of %s", module);
 
 	/*
-	 * The calls go in waves, in call order, so that the bodies, answers and
-	 * row-building garbage held at once stay bounded by the wave, not by the
-	 * number of ids: 100,000 ids are 200 calls.  A wave keeps several times
-	 * max_concurrency calls, so the transport stays busy.
+	 * The calls go in waves, in call order, so that the bodies held at once
+	 * stay bounded by the wave, not by the number of ids: 100,000 ids are
+	 * 200 calls.  A wave keeps several times max_concurrency calls, so the
+	 * transport stays busy; answers are bounded by "held" below.
 	 */
 	wave = Max(srv->max_concurrency * MU_WAVE_PER_CONCURRENCY, 1);
+	held = Max(srv->max_concurrency * MU_HELD_PER_CONCURRENCY, 1);
 	wavecxt = AllocSetContextCreate(CurrentMemoryContext, "zcrm_mass_update wave",
 									ALLOCSET_DEFAULT_SIZES);
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "zcrm_mass_update rows",
@@ -323,6 +339,7 @@ zcrm_mass_update(PG_FUNCTION_ARGS)
 	{
 		int			n = Min(wave, ncalls - first);
 		ZcrmCall   *calls;
+		ZcrmClientBatch *volatile batch;
 		int			k;
 
 		MemoryContextReset(wavecxt);
@@ -354,26 +371,50 @@ zcrm_mass_update(PG_FUNCTION_ARGS)
 			call->max_retries = -1;
 		}
 
-		zcrm_client_run(calls, n, srv->max_concurrency, 0);
-
-		for (k = 0; k < n; k++)
+		/*
+		 * Answers become rows in call order as soon as they arrive and are
+		 * freed at once; calls further than the held window ahead of the
+		 * next one to become rows are not started yet.
+		 */
+		batch = zcrm_client_start(calls, n, srv->max_concurrency, 0);
+		PG_TRY();
 		{
-			int			ci = first + k;
-			int			gi = ci / nchunks;
-			int			i0 = (ci % nchunks) * ZOHO_MAX_IDS_PER_CALL;
-			int			ni = Min(ZOHO_MAX_IDS_PER_CALL, nids - i0);
-			char	   *context = NULL;
+			int			next = 0;
+			bool		done = false;
 
-			MemoryContextSwitchTo(rowcxt);
-			if (ncalls > 1)
-				context = psprintf("call %d of %d: field group %d of %d, ids %d to %d of %d",
-								   ci + 1, ncalls, gi + 1, ngroups,
-								   i0 + 1, i0 + ni, nids);
-			emit_call_rows(rsinfo, &calls[k], what, context, ids + i0, ni,
-						   names[gi]);
-			MemoryContextSwitchTo(wavecxt);
-			MemoryContextReset(rowcxt);
+			while (next < n)
+			{
+				zcrm_client_set_horizon(batch, next + held);
+				if (!done)
+					done = zcrm_client_poll(batch, MU_POLL_MS);
+				while (next < n && zcrm_client_call_done(batch, next))
+				{
+					int			ci = first + next;
+					int			gi = ci / nchunks;
+					int			i0 = (ci % nchunks) * ZOHO_MAX_IDS_PER_CALL;
+					int			ni = Min(ZOHO_MAX_IDS_PER_CALL, nids - i0);
+					char	   *context = NULL;
+
+					MemoryContextSwitchTo(rowcxt);
+					if (ncalls > 1)
+						context = psprintf("call %d of %d: field group %d of %d, ids %d to %d of %d",
+										   ci + 1, ncalls, gi + 1, ngroups,
+										   i0 + 1, i0 + ni, nids);
+					emit_call_rows(rsinfo, &calls[next], what, context, ids + i0, ni,
+								   names[gi]);
+					MemoryContextSwitchTo(wavecxt);
+					MemoryContextReset(rowcxt);
+					next++;
+				}
+			}
 		}
+		PG_CATCH();
+		{
+			zcrm_client_abort(batch);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		zcrm_client_finish(batch);
 		MemoryContextSwitchTo(outer);
 	}
 	MemoryContextDelete(rowcxt);

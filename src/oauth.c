@@ -12,6 +12,8 @@
  *-------------------------------------------------------------------------
  */
 #include <ctype.h>
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,31 +88,53 @@ copy_printable(char *dst, size_t dstlen, const char *s)
 	dst[i] = '\0';
 }
 
-/* A JSON number, or a string of digits, as long long; false otherwise. */
+/*
+ * A token lifetime: a JSON number, or a string of digits, in units of
+ * unit_ms milliseconds (1000 for seconds, 1 for the legacy milliseconds),
+ * clamped to ZCRM_OAUTH_MIN_EXPIRES_MS .. ZCRM_OAUTH_MAX_EXPIRES_MS before
+ * it is multiplied, so that no value can overflow (audit L6: a huge one
+ * used to wrap into a 1 s lifetime).  A fraction counts whole units.
+ * Returns false, leaving *out_ms alone, for what cannot be read: not a
+ * number, not finite, or out of long long's range as text (ERANGE).
+ */
 static bool
-json_to_ll(json_t *v, long long *out)
+json_lifetime_ms(json_t *v, long long unit_ms, long long *out_ms)
 {
+	long long	lo = (ZCRM_OAUTH_MIN_EXPIRES_MS + unit_ms - 1) / unit_ms;
+	long long	hi = ZCRM_OAUTH_MAX_EXPIRES_MS / unit_ms;
+	long long	n;
+
 	if (json_is_integer(v))
+		n = (long long) json_integer_value(v);
+	else if (json_is_real(v))
 	{
-		*out = (long long) json_integer_value(v);
-		return true;
+		double		d = json_real_value(v);
+
+		if (!isfinite(d))
+			return false;
+		/* clamp as a double: converting first would be undefined */
+		n = d <= (double) lo ? lo : d >= (double) hi ? hi : (long long) d;
 	}
-	if (json_is_real(v))
-	{
-		*out = (long long) json_real_value(v);
-		return true;
-	}
-	if (json_is_string(v))
+	else if (json_is_string(v))
 	{
 		const char *s = json_string_value(v);
 		char	   *end;
 
 		if (*s == '\0')
 			return false;
-		*out = strtoll(s, &end, 10);
-		return *end == '\0';
+		errno = 0;
+		n = strtoll(s, &end, 10);
+		if (errno == ERANGE || *end != '\0')
+			return false;
 	}
-	return false;
+	else
+		return false;
+	if (n < lo)
+		n = lo;
+	if (n > hi)
+		n = hi;
+	*out_ms = n * unit_ms;
+	return true;
 }
 
 static bool
@@ -184,21 +208,16 @@ zcrm_oauth_parse(const char *body, size_t len, long http_status,
 	{
 		json_t	   *ein = json_object_get(root, "expires_in");
 		json_t	   *esec = json_object_get(root, "expires_in_sec");
-		long long	n;
 
 		if (esec != NULL)
 		{
 			/* legacy answer: expires_in in milliseconds, expires_in_sec in seconds */
-			if (ein != NULL && json_to_ll(ein, &n))
-				out->expires_in_ms = n;
-			else if (json_to_ll(esec, &n))
-				out->expires_in_ms = n * 1000;
+			if (ein == NULL || !json_lifetime_ms(ein, 1, &out->expires_in_ms))
+				(void) json_lifetime_ms(esec, 1000, &out->expires_in_ms);
 		}
-		else if (ein != NULL && json_to_ll(ein, &n))
-			out->expires_in_ms = n * 1000;
+		else if (ein != NULL)
+			(void) json_lifetime_ms(ein, 1000, &out->expires_in_ms);
 	}
-	if (out->expires_in_ms < 1000)
-		out->expires_in_ms = 1000;
 
 	v = json_object_get(root, "api_domain");
 	if (json_is_string(v) && json_string_value(v)[0] != '\0' &&

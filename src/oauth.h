@@ -21,6 +21,9 @@
 #define ZCRM_OAUTH_MAX_DOMAIN 256
 /* Default lifetime when the answer has no expires_in (reference 4.5). */
 #define ZCRM_OAUTH_DEFAULT_EXPIRES_MS (3600 * 1000LL)
+/* Lifetimes an answer may set, clamped to (Zoho's are one hour). */
+#define ZCRM_OAUTH_MIN_EXPIRES_MS 1000LL
+#define ZCRM_OAUTH_MAX_EXPIRES_MS (86400 * 1000LL)
 
 typedef enum ZcrmOAuthStatus
 {
@@ -53,7 +56,10 @@ extern void zcrm_oauth_free_secret(char *s);
 /*
  * Parse the token endpoint's answer.  expires_in is seconds, except that
  * with the legacy key expires_in_sec present expires_in is milliseconds
- * (reference 4.2).  "Access Denied" comes with HTTP 200 (reference 4.2,
+ * (reference 4.2); the lifetime is clamped to ZCRM_OAUTH_MIN_EXPIRES_MS ..
+ * ZCRM_OAUTH_MAX_EXPIRES_MS, and one that cannot be read (not a number,
+ * not finite, out of range as text) leaves ZCRM_OAUTH_DEFAULT_EXPIRES_MS.
+ * "Access Denied" comes with HTTP 200 (reference 4.2,
  * Kaizen #43).  An access token with characters outside 0x21..0x7e is
  * refused (it goes into a header).
  */

@@ -69,6 +69,77 @@ main(void)
 	CHECK(a.expires_in_ms == 1000, "expires_in 0 is clamped to 1 s");
 	zcrm_oauth_answer_free(&a);
 
+	/*
+	 * Audit L6: out-of-range lifetimes were undefined behaviour (a double
+	 * out of long long's range, n * 1000 overflowing) and wrapped to 1 s.
+	 * Now a finite number is clamped to 1 s .. 1 day before it becomes
+	 * milliseconds; what cannot be read (ERANGE, not a number) is ignored.
+	 */
+	parse("{\"access_token\":\"t\",\"expires_in\":1e300}", 200, &a);
+	CHECK(a.status == ZCRM_OAUTH_OK && a.expires_in_ms == ZCRM_OAUTH_MAX_EXPIRES_MS,
+		  "expires_in 1e300 is clamped to one day");
+	zcrm_oauth_answer_free(&a);
+
+	parse("{\"access_token\":\"t\",\"expires_in\":-1e300}", 200, &a);
+	CHECK(a.expires_in_ms == 1000, "expires_in -1e300 is clamped to 1 s");
+	zcrm_oauth_answer_free(&a);
+
+	parse("{\"access_token\":\"t\",\"expires_in\":9223372036854775807}", 200, &a);
+	CHECK(a.expires_in_ms == ZCRM_OAUTH_MAX_EXPIRES_MS, "expires_in INT64_MAX is clamped to one day");
+	zcrm_oauth_answer_free(&a);
+
+	parse("{\"access_token\":\"t\",\"expires_in\":\"99999999999999999999\"}", 200, &a);
+	CHECK(a.status == ZCRM_OAUTH_OK && a.expires_in_ms == ZCRM_OAUTH_DEFAULT_EXPIRES_MS,
+		  "expires_in \"99999999999999999999\" (ERANGE) is ignored");
+	zcrm_oauth_answer_free(&a);
+
+	parse("{\"access_token\":\"t\",\"expires_in\":\"-99999999999999999999\"}", 200, &a);
+	CHECK(a.expires_in_ms == ZCRM_OAUTH_DEFAULT_EXPIRES_MS,
+		  "expires_in \"-99999999999999999999\" (ERANGE) is ignored");
+	zcrm_oauth_answer_free(&a);
+
+	parse("{\"access_token\":\"t\",\"expires_in\":-5}", 200, &a);
+	CHECK(a.expires_in_ms == 1000, "negative expires_in is clamped to 1 s");
+	zcrm_oauth_answer_free(&a);
+
+	parse("{\"access_token\":\"t\",\"expires_in\":\"-5\"}", 200, &a);
+	CHECK(a.expires_in_ms == 1000, "negative expires_in as text is clamped to 1 s");
+	zcrm_oauth_answer_free(&a);
+
+	parse("{\"access_token\":\"t\",\"expires_in\":2.5}", 200, &a);
+	CHECK(a.expires_in_ms == 2000, "a fractional expires_in counts whole seconds");
+	zcrm_oauth_answer_free(&a);
+
+	parse("{\"access_token\":\"t\",\"expires_in\":\"1e300\"}", 200, &a);
+	CHECK(a.expires_in_ms == ZCRM_OAUTH_DEFAULT_EXPIRES_MS, "expires_in \"1e300\" is not digits: ignored");
+	zcrm_oauth_answer_free(&a);
+
+	parse("{\"access_token\":\"t\",\"expires_in\":true}", 200, &a);
+	CHECK(a.status == ZCRM_OAUTH_OK && a.expires_in_ms == ZCRM_OAUTH_DEFAULT_EXPIRES_MS,
+		  "expires_in true is ignored");
+	zcrm_oauth_answer_free(&a);
+
+	parse("{\"access_token\":\"t\",\"expires_in\":{\"s\":1}}", 200, &a);
+	CHECK(a.expires_in_ms == ZCRM_OAUTH_DEFAULT_EXPIRES_MS, "expires_in an object is ignored");
+	zcrm_oauth_answer_free(&a);
+
+	parse("{\"access_token\":\"t\",\"expires_in\":\"\"}", 200, &a);
+	CHECK(a.expires_in_ms == ZCRM_OAUTH_DEFAULT_EXPIRES_MS, "expires_in empty text is ignored");
+	zcrm_oauth_answer_free(&a);
+
+	/* legacy form: expires_in in milliseconds, with the same bounds */
+	parse("{\"access_token\":\"t\",\"expires_in\":1e300,\"expires_in_sec\":3600}", 200, &a);
+	CHECK(a.expires_in_ms == ZCRM_OAUTH_MAX_EXPIRES_MS, "legacy expires_in 1e300 ms is clamped to one day");
+	zcrm_oauth_answer_free(&a);
+
+	parse("{\"access_token\":\"t\",\"expires_in_sec\":\"99999999999999999999\"}", 200, &a);
+	CHECK(a.expires_in_ms == ZCRM_OAUTH_DEFAULT_EXPIRES_MS, "expires_in_sec out of range is ignored");
+	zcrm_oauth_answer_free(&a);
+
+	parse("{\"access_token\":\"t\",\"expires_in_sec\":9223372036854775807}", 200, &a);
+	CHECK(a.expires_in_ms == ZCRM_OAUTH_MAX_EXPIRES_MS, "expires_in_sec INT64_MAX is clamped to one day");
+	zcrm_oauth_answer_free(&a);
+
 	parse("{\"error\":\"invalid_client\"}", 200, &a);
 	CHECK(a.status == ZCRM_OAUTH_REFUSED && strcmp(a.error, "invalid_client") == 0,
 		  "invalid_client is a refusal");
