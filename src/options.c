@@ -599,7 +599,9 @@ hide_marked_statement(ErrorData *edata)
  * whose statement, context or message names a secret option loses that
  * part: the STATEMENT and CONTEXT lines are dropped, and a logged
  * statement is cut before its OPTIONS clause.  The client still gets the
- * whole error.
+ * whole error.  That keyword match is the fallback, for texts that never
+ * parsed; the decision proper comes from the parse tree (utility_hook.c,
+ * hide_marked_statement).
  */
 static void
 zcrm_hide_secrets_hook(ErrorData *edata)
