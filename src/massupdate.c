@@ -19,6 +19,7 @@
 #include "options.h"
 #include "settings.h"
 #include "token_cache.h"
+#include "utility_hook.h"
 #include "worker.h"
 
 PG_MODULE_MAGIC;
@@ -32,6 +33,7 @@ _PG_init(void)
 
 	zcrm_define_settings();
 	zcrm_options_init();
+	zcrm_utility_hook_init();
 	zcrm_token_cache_init();
 	if (zcrm_loaded_at_startup)
 		zcrm_worker_register();

@@ -39,6 +39,7 @@
 
 #include "client.h"
 #include "options.h"
+#include "utility_hook.h"
 
 PG_FUNCTION_INFO_V1(zcrm_fdw_validator);
 
@@ -544,6 +545,51 @@ find_secret_keyword(const char *s)
 }
 
 /*
+ * What the log may show of a command that utility_hook.c recognised, from
+ * its parse tree, as a user mapping statement (or a DO block or dynamic SQL
+ * making one): no STATEMENT or CONTEXT line, no internal query, and lines
+ * that quote the statement (log_statement's "statement:" and "execute",
+ * log_min_duration_statement's "duration:", the DEBUG2 "parse" and
+ * "bind" lines) cut where the secrets may start.
+ */
+static void
+hide_marked_statement(ErrorData *edata)
+{
+	const char *query = debug_query_string;
+	size_t		qlen = strlen(query);
+	size_t		mlen;
+	bool		log_statement_line;
+	int			visible;
+
+	/* log_statement's line for the simple protocol: the text just parsed */
+	log_statement_line = edata->elevel == LOG && edata->hide_stmt &&
+		edata->message != NULL && strncmp(edata->message, "statement: ", 11) == 0 &&
+		strcmp(edata->message + 11, query) == 0;
+	visible = zcrm_log_visible_prefix(query, log_statement_line);
+
+	/*
+	 * The extended protocol's DEBUG2 "parse" line comes before the text is
+	 * parsed at all, so no parse tree can decide: any text naming the
+	 * keyword MAPPING loses its quote there.
+	 */
+	if (visible < 0 && edata->elevel < LOG && edata->message != NULL &&
+		(mlen = strlen(edata->message)) >= qlen &&
+		strcmp(edata->message + mlen - qlen, query) == 0 &&
+		find_ci(query, "mapping") != NULL)
+		visible = 0;
+	if (visible < 0)
+		return;
+
+	edata->hide_stmt = true;
+	edata->hide_ctx = true;
+	edata->internalquery = NULL;
+	if (edata->message != NULL && (mlen = strlen(edata->message)) >= qlen &&
+		strcmp(edata->message + mlen - qlen, query) == 0)
+		edata->message = psprintf("%.*s[the rest is hidden by massupdate: it may hold user mapping secrets]",
+								  (int) (mlen - qlen + visible), edata->message);
+}
+
+/*
  * emit_log_hook: PostgreSQL logs the text of a failing statement (STATEMENT:
  * and CONTEXT: lines, log_min_error_statement) and, with log_statement or
  * log_min_duration_statement, every statement.  For CREATE or ALTER USER
@@ -553,13 +599,17 @@ find_secret_keyword(const char *s)
  * whose statement, context or message names a secret option loses that
  * part: the STATEMENT and CONTEXT lines are dropped, and a logged
  * statement is cut before its OPTIONS clause.  The client still gets the
- * whole error.
+ * whole error.  That keyword match is the fallback, for texts that never
+ * parsed; the decision proper comes from the parse tree (utility_hook.c,
+ * hide_marked_statement).
  */
 static void
 zcrm_hide_secrets_hook(ErrorData *edata)
 {
 	const char *p;
 
+	if (edata->output_to_server && debug_query_string != NULL)
+		hide_marked_statement(edata);
 	if (edata->output_to_server)
 	{
 		if (!edata->hide_stmt && find_secret_keyword(debug_query_string))

@@ -78,7 +78,8 @@ extern const char *zcrm_check_base_url(const char *url);
 /*
  * Installs the emit_log_hook that keeps user mapping secrets out of the
  * server log (statements of failing CREATE/ALTER USER MAPPING, and
- * log_statement lines).  Called once per process from _PG_init (through
+ * log_statement lines): what utility_hook.c marks from the parse tree,
+ * and, as a fallback for texts that never parsed, secret option names.  Called once per process from _PG_init (through
  * zcrm_token_cache_init).
  */
 extern void zcrm_options_init(void);

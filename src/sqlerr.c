@@ -13,6 +13,7 @@
  */
 #include "postgres.h"
 
+#include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -53,6 +54,45 @@ zcrm_check_module(text *module)
 				 errhint("Use the API name as Zoho spells it, e.g. Leads, Contacts or Deals."),
 				 errhidestmt(true)));
 	return m;
+}
+
+/*
+ * Longest part of an answer that is not a Zoho error envelope quoted in an
+ * ERROR's DETAIL: enough to recognise a proxy's or gateway's JSON error,
+ * too little to read a service through it.
+ */
+#define ZCRM_ANSWER_SNIPPET_MAX 80
+
+/*
+ * An answer that is not a Zoho error envelope, for an ERROR's DETAIL.
+ * A server's api_domain may name any loopback service (http is allowed
+ * there for the sandbox), so whoever may define a server could otherwise
+ * read such a service through our errors (audit L4).  So only an answer
+ * that looks like JSON is quoted, at most ZCRM_ANSWER_SNIPPET_MAX bytes,
+ * with control and non-ASCII bytes shown as '?' (they could forge log
+ * lines or terminal escapes); anything else is described by its size.
+ * Palloc'd.
+ */
+static char *
+answer_for_detail(const char *response)
+{
+	size_t		len = strlen(response);
+	const char *p = response;
+	StringInfoData buf;
+
+	while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+		p++;
+	if (*p == '<')
+		return psprintf("%zu bytes of HTML or XML", len);
+	if (*p != '{' && *p != '[')
+		return psprintf("%zu bytes that are not JSON", len);
+
+	initStringInfo(&buf);
+	for (; *p && buf.len < ZCRM_ANSWER_SNIPPET_MAX; p++)
+		appendStringInfoChar(&buf, (*p >= 0x20 && *p < 0x7f) ? *p : '?');
+	if (*p)
+		appendStringInfo(&buf, "... (%zu bytes)", len);
+	return buf.data;
 }
 
 /* The JSON text of one jsonb value, as jsonb_out would print it. */
@@ -323,8 +363,8 @@ zcrm_raise_call(const ZcrmCall *call, const char *what, const char *context)
 			 errmsg("%s failed with HTTP status %ld from Zoho CRM", what,
 					call->http_status),
 			 call->response && call->response[0] ?
-			 errdetail("The answer was not a Zoho error envelope: %.200s",
-					   call->response) :
+			 errdetail("The answer was not a Zoho error envelope: %s.",
+					   answer_for_detail(call->response)) :
 			 errdetail("The answer had no body."),
 			 call->http_status == 429 ?
 			 errhint("Zoho CRM's API credit or concurrency limit was reached: retry later, or lower the server's max_concurrency option.") :

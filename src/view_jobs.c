@@ -78,7 +78,14 @@ jobs_table(ZcrmOwnerScope *s)
 	return psprintf("%s.zcrm_jobs", s->schema);
 }
 
-/* Reads a job row (as the extension owner: RLS does not hide it here). */
+/*
+ * Reads a job row as the extension owner, so that polling can use the
+ * owner's mapping, but answers only what the caller could read itself: a
+ * row of a role the caller is not a member of comes back not found, so
+ * that its id answers exactly as an unknown id does (42704) and no error
+ * tells whose it is (audit L3; zcrm_jobs' row level security has the
+ * same rule).
+ */
 static JobRow
 read_job(int64 job_id)
 {
@@ -112,6 +119,8 @@ read_job(int64 job_id)
 	}
 	SPI_finish();
 	zcrm_owner_scope_exit(&scope);
+	if (row.found && !is_member_of_role(GetUserId(), row.owner))
+		memset(&row, 0, sizeof(row));
 	return row;
 }
 
@@ -155,19 +164,6 @@ write_job(const char *sql_fmt, int nargs, Oid *argtypes, Datum *args,
 	return row;
 }
 
-static void
-check_job_visible(int64 job_id, const JobRow *row)
-{
-	if (!is_member_of_role(GetUserId(), row->owner))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for job %lld", (long long) job_id),
-				 errdetail("The job belongs to role %s.",
-						   GetUserNameFromId(row->owner, true) ?
-						   GetUserNameFromId(row->owner, true) : "(dropped)"),
-				 errhidestmt(true)));
-}
-
 static int64
 check_positive(bool isnull, int64 v, const char *what)
 {
@@ -183,6 +179,32 @@ check_positive(bool isnull, int64 v, const char *what)
 				 errdetail("Zoho ids are positive 64-bit integers."),
 				 errhidestmt(true)));
 	return v;
+}
+
+/*
+ * Reports a job id that zcrm_jobs already holds for another server or
+ * another role (audit L1).  zcrm_jobs keys jobs by job_id alone (DESIGN
+ * section 4), while Zoho numbers jobs per organisation, so two servers,
+ * or an endpoint that picks its ids, can answer the same id: the row
+ * there is refused instead of taken over, and stays as it was.  The
+ * message names neither the other server nor its owner.  scheduled says
+ * whether our request has just scheduled the job in Zoho CRM.
+ */
+static void
+raise_job_id_taken(int64 job_id, const char *module, const char *server,
+				   bool scheduled)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNIQUE_VIOLATION),
+			 errmsg("job %lld is already in zcrm_jobs for another server or role",
+					(long long) job_id),
+			 scheduled ?
+			 errdetail("Zoho CRM scheduled the job, but zcrm_jobs keys jobs by job_id alone; the row that holds this id was not changed.") :
+			 errdetail("zcrm_jobs keys jobs by job_id alone; the row that holds this id was not changed."),
+			 errhint("%sTo follow this job here, a superuser must first delete the other row from zcrm_jobs; then adopt it with zcrm_job_status(%lld, '%s', '%s').",
+					 scheduled ? "The job runs in Zoho CRM all the same. " : "",
+					 (long long) job_id, module, server),
+			 errhidestmt(true)));
 }
 
 /*
@@ -296,19 +318,27 @@ zcrm_mass_update_view(PG_FUNCTION_ARGS)
 	args[6] = BoolGetDatum(include_child);
 	args[7] = JsonbPGetDatum(fields_jb);
 	args[8] = BoolGetDatum(over_write);
-	(void) write_job("INSERT INTO %1$s AS j (job_id, server, owner, module, cvid, territory_id,"
-					 " include_child, fields, over_write, status, scheduled_at, next_poll_at)"
-					 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'SCHEDULED', clock_timestamp(), clock_timestamp())"
-					 " ON CONFLICT (job_id) DO UPDATE SET server = excluded.server,"
-					 " owner = excluded.owner, module = excluded.module, cvid = excluded.cvid,"
-					 " territory_id = excluded.territory_id, include_child = excluded.include_child,"
-					 " fields = excluded.fields, over_write = excluded.over_write,"
-					 " status = excluded.status, total_count = NULL, updated_count = NULL,"
-					 " failed_count = NULL, not_updated_count = NULL,"
-					 " scheduled_at = excluded.scheduled_at, last_polled_at = NULL,"
-					 " next_poll_at = excluded.next_poll_at, finished_at = NULL, last_error = NULL"
-					 " RETURNING *",
-					 9, argtypes, args, nulls);
+
+	/*
+	 * The same id of the same server and owner is a job Zoho numbered again
+	 * (the sandbox after a reset): it replaces the old row.  Any other row
+	 * with this id is another server's or role's, and is left alone.
+	 */
+	if (run_job_sql("INSERT INTO %1$s AS j (job_id, server, owner, module, cvid, territory_id,"
+					" include_child, fields, over_write, status, scheduled_at, next_poll_at)"
+					" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'SCHEDULED', clock_timestamp(), clock_timestamp())"
+					" ON CONFLICT (job_id) DO UPDATE SET server = excluded.server,"
+					" owner = excluded.owner, module = excluded.module, cvid = excluded.cvid,"
+					" territory_id = excluded.territory_id, include_child = excluded.include_child,"
+					" fields = excluded.fields, over_write = excluded.over_write,"
+					" status = excluded.status, total_count = NULL, updated_count = NULL,"
+					" failed_count = NULL, not_updated_count = NULL,"
+					" scheduled_at = excluded.scheduled_at, last_polled_at = NULL,"
+					" next_poll_at = excluded.next_poll_at, finished_at = NULL, last_error = NULL"
+					" WHERE j.server = excluded.server AND j.owner = excluded.owner"
+					" RETURNING *",
+					9, argtypes, args, nulls) == (Datum) 0)
+		raise_job_id_taken(job_id, module, srv->servername, true);
 
 	PG_RETURN_INT64(job_id);
 }
@@ -433,7 +463,12 @@ store_status(int64 job_id, const ZcJobStatus *st)
 					 7, argtypes, args, nulls);
 }
 
-/* Inserts a job learnt from Zoho (not scheduled through us), owned by the caller. */
+/*
+ * Inserts a job learnt from Zoho (not scheduled through us), owned by the
+ * caller.  A row with this id already visible to the caller never comes
+ * here (zcrm_job_status polls it instead); one of another server or role
+ * is refused (raise_job_id_taken), unchanged.
+ */
 static Datum
 adopt_job(int64 job_id, ZcrmServer *srv, const char *module, const ZcJobStatus *st)
 {
@@ -442,6 +477,7 @@ adopt_job(int64 job_id, ZcrmServer *srv, const char *module, const ZcJobStatus *
 	Datum		args[10];
 	char		nulls[10] = "          ";
 	Oid			argtypes10[10];
+	Datum		row;
 
 	memcpy(argtypes10, argtypes, sizeof(argtypes));
 	argtypes10[9] = BOOLOID;
@@ -455,27 +491,32 @@ adopt_job(int64 job_id, ZcrmServer *srv, const char *module, const ZcJobStatus *
 	args[7] = count_datum(st->failed_count, &nulls[7]);
 	args[8] = count_datum(st->not_updated_count, &nulls[8]);
 	args[9] = BoolGetDatum(zc_job_status_final(st->status));
-	return write_job("INSERT INTO %1$s AS j (job_id, server, owner, module, status, total_count,"
-					 " updated_count, failed_count, not_updated_count, scheduled_at,"
-					 " last_polled_at, next_poll_at, finished_at)"
-					 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, clock_timestamp(), clock_timestamp(),"
-					 " CASE WHEN $10 THEN NULL ELSE clock_timestamp() END, CASE WHEN $10 THEN clock_timestamp() END)"
-					 " ON CONFLICT (job_id) DO UPDATE SET status = excluded.status,"
-					 " total_count = excluded.total_count, updated_count = excluded.updated_count,"
-					 " failed_count = excluded.failed_count,"
-					 " not_updated_count = excluded.not_updated_count,"
-					 " last_polled_at = excluded.last_polled_at"
-					 " RETURNING *",
-					 10, argtypes10, args, nulls);
+	row = run_job_sql("INSERT INTO %1$s AS j (job_id, server, owner, module, status, total_count,"
+					  " updated_count, failed_count, not_updated_count, scheduled_at,"
+					  " last_polled_at, next_poll_at, finished_at)"
+					  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, clock_timestamp(), clock_timestamp(),"
+					  " CASE WHEN $10 THEN NULL ELSE clock_timestamp() END, CASE WHEN $10 THEN clock_timestamp() END)"
+					  " ON CONFLICT (job_id) DO UPDATE SET status = excluded.status,"
+					  " total_count = excluded.total_count, updated_count = excluded.updated_count,"
+					  " failed_count = excluded.failed_count,"
+					  " not_updated_count = excluded.not_updated_count,"
+					  " last_polled_at = excluded.last_polled_at"
+					  " WHERE j.server = excluded.server AND j.owner = excluded.owner"
+					  " RETURNING *",
+					  10, argtypes10, args, nulls);
+	if (row == (Datum) 0)
+		raise_job_id_taken(job_id, module, srv->servername, false);
+	return row;
 }
 
 /*
  * zcrm_job_status(job_id bigint, module text, server name) RETURNS zcrm_jobs
  *
  * Fetches the status live with the job owner's mapping, stores it and
- * returns the row.  A job missing from zcrm_jobs needs module (42704
- * otherwise) and is inserted owned by the caller.  A job of a role the
- * caller is not a member of is 42501.
+ * returns the row.  A job missing from zcrm_jobs, or held there for a
+ * role the caller is not a member of (read_job), needs module (42704
+ * otherwise) and is inserted owned by the caller; an id held for another
+ * server or role is 23505 (raise_job_id_taken).
  */
 Datum
 zcrm_job_status(PG_FUNCTION_ARGS)
@@ -494,7 +535,6 @@ zcrm_job_status(PG_FUNCTION_ARGS)
 	row = read_job(job_id);
 	if (row.found)
 	{
-		check_job_visible(job_id, &row);
 		if (module != NULL && strcmp(module, row.module) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -546,7 +586,9 @@ interval_ms(Interval *iv)
  * every answer, until COMPLETED or FAILED.  Once two answers show the job's
  * pace, a pause is cut short to when the remaining records should be done,
  * so a caller learns of the end soon after it happens; a row already final is returned
- * without a call.  Past the timeout (NULL: none) it raises 57014.
+ * without a call.  Past the timeout (NULL: none) it raises 57014.  A job
+ * not in zcrm_jobs, or held for a role the caller is not a member of, is
+ * 42704.
  * Cancel and statement_timeout interrupt the pauses and the calls.
  */
 Datum
@@ -589,7 +631,6 @@ zcrm_job_wait(PG_FUNCTION_ARGS)
 				 errmsg("job %lld is not in zcrm_jobs", (long long) job_id),
 				 errhint("Adopt a job scheduled elsewhere with zcrm_job_status(job_id, module) first."),
 				 errhidestmt(true)));
-	check_job_visible(job_id, &row);
 	if (zc_job_status_final(row.status))
 	{
 		ZcrmOwnerScope scope;
