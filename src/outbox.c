@@ -400,11 +400,14 @@ zcrm_enqueue(PG_FUNCTION_ARGS)
  *
  * Requeues failed outbox rows: those of "ids" (NULL: every failed row) whose
  * owner the calling role is a member of; other ids are ignored.  A row goes
- * back to pending with attempts reset and is due at once, unless a newer
- * row of the same record and field exists (in any state: a newer value that
- * was sent must not be overwritten by an older one), in which case it
- * becomes superseded instead (DESIGN 8.10).  Returns the number of rows
- * requeued.
+ * back to pending with attempts reset and is due at once, except:
+ *	- a newer row of its owner and key is pending, sending or sent: the row
+ *	  becomes superseded instead (that newer value is, or will be, in Zoho);
+ *	- a newer row of another owner was sent: the row stays failed (sending
+ *	  it would overwrite a newer value in Zoho);
+ *	- its owner role was dropped (code NO_OWNER): it stays failed, so that a
+ *	  later role given the same OID cannot send it.
+ * Returns the number of rows requeued.
  */
 Datum
 zcrm_outbox_retry(PG_FUNCTION_ARGS)
@@ -445,29 +448,34 @@ zcrm_outbox_retry(PG_FUNCTION_ARGS)
 			elog(ERROR, "SPI_connect failed");
 		ret = SPI_execute_with_args(psprintf(
 											 "WITH cand AS ("
-											 "  SELECT o.id, o.server, o.module, o.record_id, o.field"
+											 "  SELECT o.id, o.owner::oid AS owner, o.server, o.module, o.record_id, o.field"
 											 "    FROM %s.zcrm_outbox o"
 											 "   WHERE o.state = 'failed'"
 											 "     AND ($1 IS NULL OR o.id = ANY ($1))"
-											 "     AND pg_has_role($2, o.owner, 'MEMBER')"
+											 "     AND pg_catalog.pg_has_role($2, o.owner, 'MEMBER')"
+											 "     AND o.code IS DISTINCT FROM 'NO_OWNER'"
 											 "   FOR UPDATE),"
-											 " moot AS ("
-											 "  SELECT c.id FROM cand c"
-											 "   WHERE EXISTS (SELECT 1 FROM %s.zcrm_outbox n"
-											 "                  WHERE n.record_id = c.record_id"
-											 "                    AND n.field = c.field AND n.module = c.module"
-											 "                    AND n.server = c.server AND n.id > c.id)),"
+											 " newer AS ("
+											 "  SELECT c.id,"
+											 "         pg_catalog.bool_or(n.owner::oid = c.owner"
+											 "                AND n.state IN ('pending', 'sending', 'sent')) AS own,"
+											 "         pg_catalog.bool_or(n.owner::oid <> c.owner AND n.state = 'sent') AS other_sent"
+											 "    FROM cand c JOIN %s.zcrm_outbox n"
+											 "      ON n.record_id = c.record_id AND n.field = c.field"
+											 "     AND n.module = c.module AND n.server = c.server AND n.id > c.id"
+											 "   GROUP BY c.id),"
 											 " sup AS ("
 											 "  UPDATE %s.zcrm_outbox o SET state = 'superseded', next_attempt_at = NULL"
-											 "    FROM moot WHERE o.id = moot.id RETURNING o.id),"
+											 "    FROM newer WHERE o.id = newer.id AND newer.own RETURNING o.id),"
 											 " req AS ("
 											 "  UPDATE %s.zcrm_outbox o SET state = 'pending', attempts = 0,"
-											 "         next_attempt_at = now()"
+											 "         next_attempt_at = pg_catalog.now()"
 											 "    FROM cand WHERE o.id = cand.id"
-											 "     AND NOT EXISTS (SELECT 1 FROM moot WHERE moot.id = cand.id)"
+											 "     AND NOT EXISTS (SELECT 1 FROM newer WHERE newer.id = cand.id"
+											 "                      AND (newer.own OR newer.other_sent))"
 											 "  RETURNING o.id)"
-											 " SELECT (SELECT count(*) FROM req), (SELECT count(*) FROM sup),"
-											 "        (SELECT min(id) FROM req)",
+											 " SELECT (SELECT pg_catalog.count(*) FROM req), (SELECT pg_catalog.count(*) FROM sup),"
+											 "        (SELECT pg_catalog.min(id) FROM req)",
 											 o, o, o, o),
 									2, argtypes, args, nulls, false, 0);
 		if (ret != SPI_OK_SELECT || SPI_processed != 1)

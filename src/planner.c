@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * planner.c
- *		Outbox rows to mass-update calls: newest value per key, grouping by
- *		value, chunking at Zoho's id limit.
+ *		Outbox rows to mass-update calls: newest value per key and owner,
+ *		one owner per key at a time, grouping by value, chunking at Zoho's
+ *		id limit.
  *
  * Plain C (no PostgreSQL headers): see planner.h for the rules and
  * test/unit/test_planner.c for the cases.  Everything is two sorts of an
@@ -34,7 +35,7 @@ cmp_i64(int64_t a, int64_t b)
 	return (a > b) - (a < b);
 }
 
-/* (server, module, record, field) ascending, then outbox id descending */
+/* (server, module, record, field, owner) ascending, then outbox id descending */
 static int
 cmp_key_newest_first(const void *pa, const void *pb)
 {
@@ -50,6 +51,8 @@ cmp_key_newest_first(const void *pa, const void *pb)
 		return c;
 	if ((c = cmp_str(a->field, b->field)) != 0)
 		return c;
+	if (a->owner != b->owner)
+		return a->owner < b->owner ? -1 : 1;
 	return cmp_i64(b->outbox_id, a->outbox_id);
 }
 
@@ -112,6 +115,56 @@ cmp_call_order(const void *pa, const void *pb)
 	return c != 0 ? c : (a->index > b->index) - (a->index < b->index);
 }
 
+/*
+ * Over live (sorted by key, owner, newest first): in each key's run, the
+ * first row of each owner's stretch stands for the others of that owner,
+ * which are held behind it; the stand-in with the lowest outbox id is sent,
+ * the other owners' rows are deferred.  Moves the rows to send to the front
+ * of live and returns their number.
+ */
+static int
+pick_one_owner_per_key(ZcrmPlanRow *rows, ZcrmPlanRow **live, int nlive,
+					   ZcrmPlan *plan)
+{
+	int			kept = 0;
+	int			start = 0;
+
+	while (start < nlive)
+	{
+		int			end = start + 1;
+		int			best = start;
+		int			i;
+
+		while (end < nlive && same_key(live[end], live[start]))
+			end++;
+		/* the owners' newest rows start each owner's stretch */
+		for (i = start + 1; i < end; i++)
+			if (live[i]->owner != live[i - 1]->owner &&
+				live[i]->outbox_id < live[best]->outbox_id)
+				best = i;
+		for (i = start; i < end; i++)
+		{
+			ZcrmPlanRow *r = live[i];
+
+			if (i == best)
+				live[kept++] = r;
+			else if (r->owner == live[best]->owner)
+			{
+				r->state = ZCRM_PLAN_HELD;
+				r->held_by = (int) (live[best] - rows);
+				plan->nheld++;
+			}
+			else
+			{
+				r->state = ZCRM_PLAN_DEFER;
+				plan->ndeferred++;
+			}
+		}
+		start = end;
+	}
+	return kept;
+}
+
 bool
 zcrm_plan(ZcrmPlanRow *rows, int nrows, int max_ids,
 		  ZcrmPlanAlloc alloc, ZcrmPlan *plan)
@@ -136,30 +189,16 @@ zcrm_plan(ZcrmPlanRow *rows, int nrows, int max_ids,
 	if (live == NULL)
 		return false;
 
-	/* 1. newest per key: older rows, whatever their state, are moot */
+	/* 1. per key, the newest row of each owner; of those the oldest goes */
 	for (i = 0; i < nrows; i++)
 	{
 		rows[i].call = -1;
-		if (rows[i].state != ZCRM_PLAN_SUPERSEDED)
+		rows[i].held_by = -1;
+		if (rows[i].state == ZCRM_PLAN_SEND)
 			live[nlive++] = &rows[i];
 	}
 	qsort(live, nlive, sizeof(ZcrmPlanRow *), cmp_key_newest_first);
-	{
-		int			kept = 0;
-
-		for (i = 0; i < nlive; i++)
-		{
-			if (i > 0 && same_key(live[i], live[i - 1]))
-			{
-				live[i]->state = ZCRM_PLAN_SUPERSEDED;
-				plan->nsuperseded++;
-				continue;
-			}
-			if (live[i]->state == ZCRM_PLAN_SEND)
-				live[kept++] = live[i];
-		}
-		nsend = kept;
-	}
+	nsend = pick_one_owner_per_key(rows, live, nlive, plan);
 
 	/* 2. group the survivors and cut each group at max_ids */
 	qsort(live, nsend, sizeof(ZcrmPlanRow *), cmp_group);

@@ -9,9 +9,15 @@
  * zcrm_plan(); the plan says which rows became superseded and which rows go
  * into which call.
  *
- * Rules (DESIGN section 5 and 8.10):
- *	- for one (server, module, record, field) only the row with the highest
- *	  outbox id is sent; the older ones are superseded;
+ * Rules (README "Order"):
+ *	- for one (server, module, record, field) each owner's newest row stands
+ *	  for that owner's older ones, which are held behind it: they become
+ *	  superseded only once it has been sent, and share its fate otherwise
+ *	  (a row never supersedes another owner's row: an owner's value that
+ *	  Zoho refuses, or credentials that do not work, cancel nobody else's);
+ *	- of those owners' newest rows only the oldest is sent now; the other
+ *	  owners' rows of the key are deferred to a later round, so that a
+ *	  key's rows reach Zoho one call at a time, in outbox id order;
  *	- the survivors are grouped by (owner, server, module, field, value,
  *	  over_write): one call carries one field and one value for many ids;
  *	- a group is cut into calls of at most max_ids ids (Zoho's 500,
@@ -29,8 +35,11 @@
 typedef enum ZcrmPlanState
 {
 	ZCRM_PLAN_SEND,				/* goes into plan->calls[row->call] */
-	ZCRM_PLAN_SUPERSEDED,		/* a newer row for the same key exists */
-	ZCRM_PLAN_DEFER				/* left for a later round (set by the caller) */
+	ZCRM_PLAN_HELD,				/* waits for the outcome of rows[row->held_by],
+								 * a newer row of its owner and key */
+	ZCRM_PLAN_DEFER,			/* left for a later round */
+	ZCRM_PLAN_ELSEWHERE			/* the caller's: waits for a call of another
+								 * batch */
 } ZcrmPlanState;
 
 typedef struct ZcrmPlanRow
@@ -46,13 +55,15 @@ typedef struct ZcrmPlanRow
 	bool		over_write;
 
 	/*
-	 * in/out: the caller may preset ZCRM_PLAN_SUPERSEDED (it knows of a newer
-	 * row outside the batch) or ZCRM_PLAN_DEFER (the key has a call in
-	 * flight); such rows are left as they are and do not supersede others.
+	 * in/out: the caller may preset ZCRM_PLAN_DEFER or ZCRM_PLAN_ELSEWHERE
+	 * (for every row of a key: it has a call in flight, or an older row of
+	 * another owner waits outside the batch); such rows are left as they
+	 * are and take no part in planning.
 	 */
 	ZcrmPlanState state;
 	/* out */
 	int			call;			/* index into plan->calls, or -1 */
+	int			held_by;		/* ZCRM_PLAN_HELD: index into rows, or -1 */
 } ZcrmPlanRow;
 
 typedef struct ZcrmPlanCall
@@ -74,7 +85,8 @@ typedef struct ZcrmPlan
 	int			ncalls;
 	ZcrmPlanCall *calls;		/* in order of their oldest row */
 	int			nsend;			/* rows in calls */
-	int			nsuperseded;	/* rows marked superseded by this planning */
+	int			nheld;			/* rows held behind a newer one of their owner */
+	int			ndeferred;		/* rows deferred by this planning */
 } ZcrmPlan;
 
 /* Allocator of the plan's memory: palloc in the worker, malloc in tests. */
@@ -84,7 +96,7 @@ typedef void *(*ZcrmPlanAlloc) (size_t size);
  * zcrm_plan
  *		Plans nrows claimed rows into calls of at most max_ids ids.
  *
- * Sets every row's state and call; fills *plan.  All memory comes from
+ * Sets every row's state, call and held_by; fills *plan.  All memory comes from
  * alloc and is never freed here (the worker resets its round context).
  * Returns false only when alloc returns NULL (malloc in tests).
  */

@@ -247,7 +247,11 @@ zcrm_wake_release_callback(ResourceReleasePhase phase, bool isCommit,
 	}
 }
 
-/* Reports at PRE_COMMIT; forgets what an aborted or prepared transaction queued. */
+/*
+ * Reports at PRE_COMMIT; keeps a prepared transaction's report for its
+ * COMMIT PREPARED (wake_prepared.c); forgets what an aborted transaction
+ * queued.
+ */
 static void
 zcrm_wake_xact_callback(XactEvent event, void *arg)
 {
@@ -256,10 +260,13 @@ zcrm_wake_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PRE_COMMIT:
 			report_pre_commit();
 			break;
+		case XACT_EVENT_PRE_PREPARE:
+			if (xact_queued_from != PG_INT64_MAX)
+				zcrm_wake_remember_prepared(xact_queued_from);
+			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
-			/* prepared work is found by the worker's periodic audit */
 			wake_level = 0;
 			report_end(false);
 			break;
@@ -292,6 +299,50 @@ zcrm_wake_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 }
 
 void
+zcrm_wake_report_committing(TransactionId xid, int64 from)
+{
+	ZcrmCommitting *slot = my_slot();
+
+	if (slot == NULL)
+		return;
+	SpinLockAcquire(&wake_shared->mutex);
+	slot->xid = xid;
+	slot->from = from;
+	SpinLockRelease(&wake_shared->mutex);
+}
+
+void
+zcrm_wake_report_committed(int64 from)
+{
+	ZcrmCommitting *slot = my_slot();
+
+	if (wake_shared == NULL)
+		return;
+	SpinLockAcquire(&wake_shared->mutex);
+	if (from < wake_shared->queued_from)
+		wake_shared->queued_from = from;
+	if (slot)
+		slot->xid = InvalidTransactionId;
+	SpinLockRelease(&wake_shared->mutex);
+	wake_worker_now();
+}
+
+/* Whether this is massupdate.database (cached for the session). */
+bool
+zcrm_wake_in_worker_database(void)
+{
+	if (database_checked == 0)
+	{
+		char	   *dbname = get_database_name(MyDatabaseId);
+
+		database_checked =
+			(dbname != NULL && zcrm_database != NULL &&
+			 strcmp(dbname, zcrm_database) == 0) ? 1 : -1;
+	}
+	return database_checked > 0;
+}
+
+void
 zcrm_check_worker_database(void)
 {
 	if (!zcrm_loaded_at_startup || wake_shared == NULL)
@@ -301,15 +352,7 @@ zcrm_check_worker_database(void)
 				 errdetail("The massupdate library was not loaded at server start, so no worker would ever send the queued work."),
 				 errhint("Add massupdate to shared_preload_libraries in postgresql.conf and restart the server.")));
 
-	if (database_checked == 0)
-	{
-		char	   *dbname = get_database_name(MyDatabaseId);
-
-		database_checked =
-			(dbname != NULL && zcrm_database != NULL &&
-			 strcmp(dbname, zcrm_database) == 0) ? 1 : -1;
-	}
-	if (database_checked < 0)
+	if (!zcrm_wake_in_worker_database())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the massupdate worker does not work in database \"%s\"",

@@ -68,4 +68,19 @@ extern void zcrm_wake_set_connect_ok(bool ok);
  */
 extern int64 zcrm_wake_take_queued_from(void);
 
+/*
+ * Prepared transactions (wake_prepared.c, with its hooks installed by
+ * zcrm_wake_prepared_init under shared_preload_libraries): the lowest id a
+ * transaction being prepared queued is remembered under its gid; at COMMIT
+ * PREPARED the committing backend reports it (report_committing before the
+ * commit, with the prepared xid; report_committed after).
+ */
+extern void zcrm_wake_prepared_init(void);
+extern void zcrm_wake_remember_prepared(int64 from);
+extern void zcrm_wake_forget_prepared(const char *gid);
+extern void zcrm_wake_report_committing(TransactionId xid, int64 from);
+extern void zcrm_wake_report_committed(int64 from);
+/* whether the current database is massupdate.database (no error) */
+extern bool zcrm_wake_in_worker_database(void);
+
 #endif							/* ZCRM_WAKE_H */

@@ -121,6 +121,7 @@ zcrm_worker_register(void)
 	BackgroundWorker bgw;
 
 	zcrm_wake_shmem_init();
+	zcrm_wake_prepared_init();
 
 	memset(&bgw, 0, sizeof(bgw));
 	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;

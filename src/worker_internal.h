@@ -79,6 +79,9 @@ extern Datum worker_timestamptz_array(const TimestampTz *v, int n);
 extern void *worker_round_alloc(size_t size);
 extern char *worker_try_in_subxact(void (*fn) (void *), void *arg, int *sqlstate);
 extern const char *worker_outcome_name(ZcrmOutcome o);
+/* the role that queued work still exists; the ERROR to give when not */
+extern bool worker_owner_exists(Oid owner);
+extern void worker_raise_no_owner(Oid owner) pg_attribute_noreturn();
 
 /* worker_jobs.c: (1) poll due view jobs */
 extern void worker_poll_jobs(void);

@@ -61,6 +61,7 @@ typedef struct DueJob
 	/* filled while sending */
 	ZcrmServer *srv;
 	char	   *error;			/* catalog problem: no call made */
+	bool		no_owner;		/* the owner role was dropped */
 	/* outcome */
 	bool		store_status;
 	ZcJobStatus st;
@@ -89,6 +90,9 @@ job_resolve(void *arg)
 	DueJob	   *job = arg;
 	MemoryContext old = MemoryContextSwitchTo(worker_round_cxt);
 
+	job->no_owner = !worker_owner_exists(job->owner);
+	if (job->no_owner)
+		worker_raise_no_owner(job->owner);
 	job->srv = zcrm_get_server(job->server);
 	zcrm_require_user_mapping(job->srv, job->owner);
 	MemoryContextSwitchTo(old);
@@ -210,8 +214,9 @@ worker_poll_jobs(void)
 		msg = worker_try_in_subxact(job_resolve, job, NULL);
 		if (msg != NULL)
 		{
-			job->last_error = psprintf("cannot poll: %s", msg);
+			job->last_error = psprintf(job->no_owner ? "polling stopped: %s" : "cannot poll: %s", msg);
 			job->next_ms = Max(zcrm_job_poll_max_interval_ms, JOB_POLL_MIN_INTERVAL_MS);
+			job->stop_polling = job->no_owner;
 			continue;
 		}
 		calls[ncalls].server = job->srv;

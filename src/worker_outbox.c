@@ -73,6 +73,28 @@ typedef struct RowOutcome
 } RowOutcome;
 
 /*
+ * A row that waits for the outcome of a row sent, a newer one of the same
+ * owner, server, module, record and field: superseded once that has been
+ * sent; if it failed, failed too (NEWER_VALUE_FAILED) when claimed, left
+ * as it is otherwise; pending again with it when it is to be tried again.
+ */
+typedef struct HeldRow
+{
+	int64		id;
+	int			rep;			/* index into the batch's rows */
+	bool		claimed;		/* "sending" (this batch's or the next's) */
+} HeldRow;
+
+/* an unsent row outside the batch, of a key the batch claimed */
+typedef struct UnsentRow
+{
+	ClaimedRow	row;			/* id, owner and key only */
+	bool		failed;			/* else pending */
+	TimestampTz due;			/* next_attempt_at (pending), or 0 */
+	int			first;			/* its key's first row in the batch's sorted */
+} UnsentRow;
+
+/*
  * One batch of the outbox on its way through the pipe: claimed and planned
  * while the previous batch's calls are in flight, sent, then recorded
  * while the next batch's calls are in flight.
@@ -91,6 +113,10 @@ typedef struct Batch
 	int		   *call_plan;		/* call -> plan call */
 	int			ncalls;
 	ZcrmClientBatch *client;	/* calls in flight, or NULL */
+	TimestampTz *defer_due;		/* ZCRM_PLAN_DEFER rows: due then, or now */
+	HeldRow    *held;			/* rows waiting for the outcome of a row sent */
+	int			nheld;
+	int			maxheld;
 } Batch;
 
 /*
@@ -169,75 +195,35 @@ find_claimed_key(ClaimedRow **sorted, int n, const ClaimedRow *key)
 	return found;
 }
 
-/*
- * Claims due rows and works out supersession, in one short transaction.
- * Fills rows/plan; returns the number of rows claimed.
- */
 static void pump(Batch *inflight);
 static bool pump2(Batch *ahead, Batch *b);
 
 /*
- * Claims due rows and works out supersession, in one short transaction.
- * Rows of a key that has a call of the batch "inflight" in flight are not
- * sent now (DESIGN 8.10): older ones are superseded by it, newer ones go
- * back to pending, due at once, for a round after that call has ended.
- * Fills b; returns the number of rows claimed.
+ * Claims up to batch_size due pending rows, in slices of CLAIM_SLICE rows
+ * (in id order, as one claim of batch_size would take them), so that the
+ * calls in flight are kept going in between.  In the claim's transaction;
+ * fills b->rows, returns their number.
  */
 static int
-claim_and_plan(Batch *b, Batch *inflight)
+claim_rows(Batch *b, Batch *inflight)
 {
-	ZcrmPlan   *plan = &b->plan;
-	int64	   *deferred = NULL;
-	int			ndeferred = 0;
-	int			ret;
-	int			n;
-	int			i;
-	ClaimedRow *rows;
-	ZcrmPlanRow *prows;
-	ClaimedRow **sorted;
-	int64	   *superseded;
-	int			nsuperseded = 0;
-	int64	   *record_ids;
-	int			cap;
-	bool		late;
-	int64		late_from = 0;
-	int64		late_upto = 0;
-	int			q;
 	Oid			argtypes[4] = {INT4OID, INT8OID, INT8OID, BOOLOID};
 	Datum		args[4];
-	MemoryContext old;
+	int			n = 0;
+	int			cap = 0;
+	ClaimedRow *rows = NULL;
 
-	worker_xact_begin("massupdate: claiming outbox rows");
-	worker_commit_async();
-	(void) set_config_option("lock_timeout", psprintf("%d", CLAIM_LOCK_TIMEOUT_MS),
-							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
-							 true, 0, false);
-	/*
-	 * The claim walks the primary key from where the claim cursor says
-	 * (worker_claim.c) and stops after batch_size rows; a bitmap scan
-	 * would read and sort every row of the range first.
-	 */
-	worker_set_local("enable_bitmapscan", "off");
-	worker_set_local("enable_seqscan", "off");
-	worker_set_local("enable_sort", "off");
-	b->relid = outbox_relid();
-	worker_claim_begin(b->relid);
-	/*
-	 * In slices of CLAIM_SLICE rows (in id order, as one claim of
-	 * batch_size would take them), so that the calls in flight are kept
-	 * going in between.
-	 */
-	n = 0;
-	cap = 0;
-	rows = NULL;
 	for (;;)
 	{
 		int			want = Min(CLAIM_SLICE, zcrm_batch_size - n);
 		int			got;
+		int			ret;
+		int			i;
 		int64		after;
 		int64		upto;
 		bool		due_only;
 		int64		slice_max = 0;
+		MemoryContext old;
 
 		if (want <= 0)
 			break;
@@ -303,182 +289,348 @@ claim_and_plan(Batch *b, Batch *inflight)
 		if (!worker_claim_slice_done(want, got, slice_max))
 			break;
 	}
-	if (n == 0)
+	b->rows = rows;
+	b->n = n;
+	return n;
+}
+
+/* b's plan rows, and its rows sorted by key (in worker_round_cxt) */
+static void
+index_rows(Batch *b)
+{
+	int			i;
+
+	b->prows = palloc0(sizeof(ZcrmPlanRow) * b->n);
+	b->sorted = palloc(sizeof(ClaimedRow *) * b->n);
+	b->defer_due = palloc0(sizeof(TimestampTz) * b->n);
+	for (i = 0; i < b->n; i++)
 	{
-		worker_xact_end();
-		b->n = 0;
-		return 0;
+		ClaimedRow *r = &b->rows[i];
+		ZcrmPlanRow *p = &b->prows[i];
+
+		b->sorted[i] = r;
+		p->outbox_id = r->id;
+		p->owner = r->owner;
+		p->server = r->server;
+		p->module = r->module;
+		p->record_id = r->record_id;
+		p->field = r->field;
+		p->value = r->value;
+		p->over_write = r->over_write;
+		p->state = ZCRM_PLAN_SEND;
+		p->call = -1;
+		p->held_by = -1;
 	}
+	qsort(b->sorted, b->n, sizeof(ClaimedRow *), cmp_claimed_ptr);
+}
 
-	old = MemoryContextSwitchTo(worker_round_cxt);
-	prows = palloc0(sizeof(ZcrmPlanRow) * n);
-	sorted = palloc(sizeof(ClaimedRow *) * n);
-	superseded = palloc(sizeof(int64) * n);
-	record_ids = palloc(sizeof(int64) * n);
-	for (i = 0; i < n; i++)
+/*
+ * Row "id" waits for the outcome of b's row rep (claimed: it is "sending",
+ * in b or in the batch after b).  Called while b's calls are in flight by
+ * the next batch's claim, so the list lives in b's own context.
+ */
+static void
+hold_row(Batch *b, int64 id, int rep, bool claimed)
+{
+	if (b->nheld == b->maxheld)
 	{
-		sorted[i] = &rows[i];
-		record_ids[i] = rows[i].record_id;
-
-		prows[i].outbox_id = rows[i].id;
-		prows[i].owner = rows[i].owner;
-		prows[i].server = rows[i].server;
-		prows[i].module = rows[i].module;
-		prows[i].record_id = rows[i].record_id;
-		prows[i].field = rows[i].field;
-		prows[i].value = rows[i].value;
-		prows[i].over_write = rows[i].over_write;
-		prows[i].state = ZCRM_PLAN_SEND;
-		prows[i].call = -1;
+		b->maxheld = Max(16, b->maxheld * 2);
+		b->held = b->held ? repalloc(b->held, sizeof(HeldRow) * b->maxheld) :
+			MemoryContextAlloc(b->cxt, sizeof(HeldRow) * b->maxheld);
 	}
-	qsort(sorted, n, sizeof(ClaimedRow *), cmp_claimed_ptr);
+	b->held[b->nheld].id = id;
+	b->held[b->nheld].rep = rep;
+	b->held[b->nheld].claimed = claimed;
+	b->nheld++;
+}
 
-	/* keys with a call in flight (of this same zcrm_outbox) */
-	if (inflight != NULL && inflight->n > 0 && inflight->relid == b->relid)
+/* The row of b's key run from "first" that is sent, or -1. */
+static int
+sent_row_of_key(Batch *b, int first, const ClaimedRow *key)
+{
+	int			k;
+
+	for (k = first; k >= 0 && k < b->n && cmp_claimed_key(b->sorted[k], key) == 0; k++)
+		if (b->prows[b->sorted[k] - b->rows].state == ZCRM_PLAN_SEND)
+			return (int) (b->sorted[k] - b->rows);
+	return -1;
+}
+
+/*
+ * Keys with a call in flight (in the batch "inflight", of the same
+ * zcrm_outbox) are not sent again until it ends.  An older row of the
+ * owner of the row in flight waits for that call's outcome like a row held
+ * in its own batch; every other row of the key goes back to pending, due at
+ * once, for a round after that call.
+ */
+static void
+wait_for_calls_in_flight(Batch *b, Batch *inflight)
+{
+	int			i;
+
+	if (inflight == NULL || inflight->n == 0 || inflight->relid != b->relid)
+		return;
+	for (i = 0; i < b->n; i++)
 	{
-		deferred = palloc(sizeof(int64) * n);
-		for (i = 0; i < n; i++)
+		ClaimedRow *r = &b->rows[i];
+		int			rep = sent_row_of_key(inflight,
+										  find_claimed_key(inflight->sorted, inflight->n, r), r);
+
+		if (rep < 0)
+			continue;
+		if (r->owner == inflight->rows[rep].owner && r->id < inflight->rows[rep].id)
 		{
-			int			k = find_claimed_key(inflight->sorted, inflight->n, &rows[i]);
-
-			for (; k >= 0 && k < inflight->n &&
-				 cmp_claimed_key(inflight->sorted[k], &rows[i]) == 0; k++)
-			{
-				if (inflight->prows[inflight->sorted[k] - inflight->rows].state != ZCRM_PLAN_SEND)
-					continue;
-				if (rows[i].id < inflight->sorted[k]->id)
-					prows[i].state = ZCRM_PLAN_SUPERSEDED;
-				else
-				{
-					prows[i].state = ZCRM_PLAN_DEFER;
-					deferred[ndeferred++] = rows[i].id;
-				}
-				break;
-			}
+			b->prows[i].state = ZCRM_PLAN_ELSEWHERE;
+			hold_row(inflight, r->id, rep, true);
 		}
+		else
+			b->prows[i].state = ZCRM_PLAN_DEFER;
 	}
-	MemoryContextSwitchTo(old);
-	pump(inflight);
+}
 
-	/*
-	 * Other unsent values of the same keys.  Older ones ours make moot; a
-	 * newer one makes ours moot instead.  Looked for in two places, the
-	 * calls in flight driven in between:
-	 *	- rows that ever left the way of a row that goes well (in back-off,
-	 *	  failed, requeued, deferred), through zcrm_outbox_retried;
-	 *	- pending rows the claim cursor may have passed unseen: those of
-	 *	  transactions that committed while we claimed (worker_claim.c).
-	 * Rows "sending" are all ours (one worker; a crash's leftovers are
-	 * requeued at start): those of the batch in flight were dealt with
-	 * above.  Newer pending rows beyond a full batch are not looked for:
-	 * they are sent in a later round, after ours, so the CRM still ends
-	 * with the newest value.
-	 */
+/*
+ * Other unsent rows of the keys claimed, looked for in two places, the
+ * calls in flight driven in between:
+ *	- rows that ever left the way of a row that goes well (in back-off,
+ *	  failed, requeued, deferred), through zcrm_outbox_retried;
+ *	- pending rows the claim cursor may have passed unseen: those of
+ *	  transactions that committed while we claimed (worker_claim.c).
+ * Rows "sending" are all ours (one worker; a crash's leftovers are
+ * requeued at start): those of the batch in flight were dealt with
+ * before.  Newer pending rows beyond a full batch are not looked for: they
+ * are sent in a later round, after ours, so the CRM still ends with the
+ * newest value.  Returns them (in worker_round_cxt), only those of keys b
+ * claimed.
+ */
+static UnsentRow *
+read_unsent_rows(Batch *b, Batch *inflight, int *nunsent)
+{
+	int64	   *record_ids = palloc(sizeof(int64) * b->n);
+	UnsentRow  *unsent = NULL;
+	int			nx = 0;
+	int			cap = 0;
+	bool		late;
+	int64		late_from = 0;
+	int64		late_upto = 0;
+	int			q;
+	int			i;
+
+	for (i = 0; i < b->n; i++)
+		record_ids[i] = b->rows[i].record_id;
 	late = worker_claim_take_late(&late_from, &late_upto);
 	for (q = 0; q < (late ? 2 : 1); q++)
 	{
 		Oid			types[3] = {INT8ARRAYOID, INT8OID, INT8OID};
 		Datum		vals[3];
+		int			ret;
 
-		vals[0] = worker_int8_array(record_ids, n);
+		vals[0] = worker_int8_array(record_ids, b->n);
 		vals[1] = Int64GetDatum(late_from);
 		vals[2] = Int64GetDatum(late_upto);
 		if (q == 0)
-			ret = SPI_execute_with_args(psprintf("SELECT id, server::text, module, record_id, field"
+			ret = SPI_execute_with_args(psprintf("SELECT id, owner::oid, state, next_attempt_at,"
+												 "        server::text, module, record_id, field"
 												 " FROM %s WHERE record_id = ANY ($1)"
 												 "   AND next_attempt_at IS DISTINCT FROM queued_at"
 												 "   AND state IN ('pending', 'failed')",
 												 worker_qual("zcrm_outbox")),
 										1, types, vals, NULL, false, 0);
 		else
-			ret = SPI_execute_with_args(psprintf("SELECT id, server::text, module, record_id, field"
+			ret = SPI_execute_with_args(psprintf("SELECT id, owner::oid, state, next_attempt_at,"
+												 "        server::text, module, record_id, field"
 												 " FROM %s WHERE id >= $2 AND id <= $3"
 												 "   AND state = 'pending' AND record_id = ANY ($1)",
 												 worker_qual("zcrm_outbox")),
 										3, types, vals, NULL, false, 0);
 		if (ret != SPI_OK_SELECT)
 			elog(ERROR, "reading unsent rows failed: %s", SPI_result_code_string(ret));
-		old = MemoryContextSwitchTo(worker_round_cxt);
-		if (SPI_processed > 0)
-			superseded = repalloc(superseded, sizeof(int64) * (n + nsuperseded + SPI_processed));
 		for (i = 0; i < (int) SPI_processed; i++)
 		{
 			HeapTuple	t = SPI_tuptable->vals[i];
 			TupleDesc	d = SPI_tuptable->tupdesc;
 			bool		isnull;
-			ClaimedRow	other;
-			int			first;
+			UnsentRow	x;
+			Datum		due;
 
-			other.id = worker_spi_int64(t, d, 1, &isnull);
-			other.server = SPI_getvalue(t, d, 2);
-			other.module = SPI_getvalue(t, d, 3);
-			other.record_id = worker_spi_int64(t, d, 4, &isnull);
-			other.field = SPI_getvalue(t, d, 5);
-			first = find_claimed_key(sorted, n, &other);
-			if (first < 0)
+			x.row.id = worker_spi_int64(t, d, 1, &isnull);
+			x.row.owner = DatumGetObjectId(SPI_getbinval(t, d, 2, &isnull));
+			x.failed = strcmp(SPI_getvalue(t, d, 3), "failed") == 0;
+			due = SPI_getbinval(t, d, 4, &isnull);
+			x.due = isnull ? 0 : DatumGetTimestampTz(due);
+			x.row.server = worker_spi_text(t, d, 5);
+			x.row.module = worker_spi_text(t, d, 6);
+			x.row.record_id = worker_spi_int64(t, d, 7, &isnull);
+			x.row.field = worker_spi_text(t, d, 8);
+			x.first = find_claimed_key(b->sorted, b->n, &x.row);
+			if (x.first < 0)
 				continue;
-			if (other.id < sorted[first]->id)
-				superseded[nsuperseded++] = other.id;
-			else
+			if (nx == cap)
 			{
-				/* every claimed row of this key is moot */
-				int			k;
-
-				for (k = first; k < n && cmp_claimed_key(sorted[k], &other) == 0; k++)
-					prows[sorted[k] - rows].state = ZCRM_PLAN_SUPERSEDED;
+				cap = Max(16, cap * 2);
+				unsent = unsent ? repalloc(unsent, sizeof(UnsentRow) * cap) :
+					palloc(sizeof(UnsentRow) * cap);
 			}
+			unsent[nx++] = x;
 		}
-		MemoryContextSwitchTo(old);
 		SPI_freetuptable(SPI_tuptable);
 		pump(inflight);
 	}
-	old = MemoryContextSwitchTo(worker_round_cxt);
+	*nunsent = nx;
+	return unsent;
+}
 
-	if (!zcrm_plan(prows, n, ZOHO_MAX_IDS_PER_CALL, worker_round_alloc, plan))
-		elog(ERROR, "out of memory while planning");
+/*
+ * Rows of a key go to Zoho in id order, whoever queued them: while an
+ * older pending row of one owner waits outside the batch (in back-off,
+ * locked, committed late), the claimed rows of the key newer than it and of
+ * other owners are not sent; the key's claimed rows wait until that row is
+ * due, and then go with it.
+ */
+static void
+wait_for_older_owners(Batch *b, const UnsentRow *unsent, int nunsent)
+{
+	int			u;
+
+	for (u = 0; u < nunsent; u++)
+	{
+		const UnsentRow *x = &unsent[u];
+		bool		blocks = false;
+		int			k;
+
+		if (x->failed)
+			continue;
+		for (k = x->first; k < b->n && cmp_claimed_key(b->sorted[k], &x->row) == 0; k++)
+			if (b->sorted[k]->owner != x->row.owner && b->sorted[k]->id > x->row.id)
+				blocks = true;
+		if (!blocks)
+			continue;
+		for (k = x->first; k < b->n && cmp_claimed_key(b->sorted[k], &x->row) == 0; k++)
+		{
+			int			i = (int) (b->sorted[k] - b->rows);
+
+			if (b->prows[i].state == ZCRM_PLAN_SEND || b->prows[i].state == ZCRM_PLAN_DEFER)
+			{
+				b->prows[i].state = ZCRM_PLAN_DEFER;
+				b->defer_due[i] = Max(b->defer_due[i], x->due);
+			}
+		}
+	}
+}
+
+/*
+ * After planning: the rows held behind each row sent, claimed ones (older
+ * rows of its owner in the batch) and unsent ones outside the batch (older
+ * rows of its owner, pending or failed).  Each becomes superseded once its
+ * row has been sent, and otherwise shares its fate (record_outcomes).
+ */
+static void
+collect_held_rows(Batch *b, const UnsentRow *unsent, int nunsent)
+{
+	int			i;
+	int			u;
+
+	for (i = 0; i < b->n; i++)
+		if (b->prows[i].state == ZCRM_PLAN_HELD)
+			hold_row(b, b->rows[i].id, b->prows[i].held_by, true);
+	for (u = 0; u < nunsent; u++)
+	{
+		const UnsentRow *x = &unsent[u];
+		int			rep = sent_row_of_key(b, x->first, &x->row);
+
+		if (rep >= 0 && b->rows[rep].owner == x->row.owner && b->rows[rep].id > x->row.id)
+			hold_row(b, x->row.id, rep, false);
+	}
+}
+
+/* Deferred rows go back to pending, due when wait_for_* said, the claim's attempt given back. */
+static void
+defer_rows(Batch *b)
+{
+	int64	   *ids = palloc(sizeof(int64) * b->n);
+	TimestampTz *dues = palloc(sizeof(TimestampTz) * b->n);
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	int			n = 0;
+	int			i;
+	int			ret;
+	Oid			types[2] = {INT8ARRAYOID, TIMESTAMPTZARRAYOID};
+	Datum		vals[2];
+
+	for (i = 0; i < b->n; i++)
+		if (b->prows[i].state == ZCRM_PLAN_DEFER)
+		{
+			ids[n] = b->rows[i].id;
+			dues[n] = Max(b->defer_due[i], now);
+			n++;
+		}
+	if (n == 0)
+		return;
+	vals[0] = worker_int8_array(ids, n);
+	vals[1] = worker_timestamptz_array(dues, n);
+	ret = SPI_execute_with_args(psprintf("UPDATE %s o SET state = 'pending', next_attempt_at = u.due,"
+										 " attempts = o.attempts - 1"
+										 " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u(id, due)"
+										 " WHERE o.id = ANY ($1) AND o.id = u.id AND o.state = 'sending'",
+										 worker_qual("zcrm_outbox")),
+								2, types, vals, NULL, false, 0);
+	if (ret != SPI_OK_UPDATE)
+		elog(ERROR, "deferring outbox rows failed: %s", SPI_result_code_string(ret));
 	for (i = 0; i < n; i++)
-		if (prows[i].state == ZCRM_PLAN_SUPERSEDED)
-			superseded[nsuperseded++] = rows[i].id;
+		worker_claim_note_pending(ids[i], dues[i]);
+}
+
+/*
+ * Claims due rows and plans them, in one short transaction.  Rows of a key
+ * with a call in flight in the batch "inflight" are not sent now; older
+ * rows of the same owner are held behind newer ones (superseded only once
+ * those are sent); of several owners' rows of a key only the oldest owner's
+ * goes, the others wait.  Nothing is superseded here.  Fills b; returns the
+ * number of rows claimed.
+ */
+static int
+claim_and_plan(Batch *b, Batch *inflight)
+{
+	UnsentRow  *unsent;
+	int			nunsent;
+	MemoryContext old;
+
+	worker_xact_begin("massupdate: claiming outbox rows");
+	worker_commit_async();
+	(void) set_config_option("lock_timeout", psprintf("%d", CLAIM_LOCK_TIMEOUT_MS),
+							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
+							 true, 0, false);
+	/*
+	 * The claim walks the primary key from where the claim cursor says
+	 * (worker_claim.c) and stops after batch_size rows; a bitmap scan
+	 * would read and sort every row of the range first.
+	 */
+	worker_set_local("enable_bitmapscan", "off");
+	worker_set_local("enable_seqscan", "off");
+	worker_set_local("enable_sort", "off");
+	b->relid = outbox_relid();
+	worker_claim_begin(b->relid);
+	if (claim_rows(b, inflight) == 0)
+	{
+		worker_xact_end();
+		return 0;
+	}
+
+	old = MemoryContextSwitchTo(worker_round_cxt);
+	index_rows(b);
+	wait_for_calls_in_flight(b, inflight);
 	MemoryContextSwitchTo(old);
+	pump(inflight);
 
-	if (nsuperseded > 0)
-	{
-		Oid			types[1] = {INT8ARRAYOID};
-		Datum		vals[1];
+	unsent = read_unsent_rows(b, inflight, &nunsent);
 
-		vals[0] = worker_int8_array(superseded, nsuperseded);
-		ret = SPI_execute_with_args(psprintf("UPDATE %s SET state = 'superseded',"
-											 " attempts = CASE WHEN state = 'sending' THEN attempts - 1 ELSE attempts END"
-											 " WHERE id = ANY ($1) AND state IN ('pending', 'sending', 'failed')",
-											 worker_qual("zcrm_outbox")),
-									1, types, vals, NULL, false, 0);
-		if (ret != SPI_OK_UPDATE)
-			elog(ERROR, "superseding outbox rows failed: %s", SPI_result_code_string(ret));
-	}
-	if (ndeferred > 0)
-	{
-		Oid			types[1] = {INT8ARRAYOID};
-		Datum		vals[1];
-
-		/* not tried this time: the claim's attempt is given back */
-		vals[0] = worker_int8_array(deferred, ndeferred);
-		ret = SPI_execute_with_args(psprintf("UPDATE %s SET state = 'pending', next_attempt_at = pg_catalog.now(),"
-											 " attempts = attempts - 1"
-											 " WHERE id = ANY ($1) AND state = 'sending'",
-											 worker_qual("zcrm_outbox")),
-									1, types, vals, NULL, false, 0);
-		if (ret != SPI_OK_UPDATE)
-			elog(ERROR, "deferring outbox rows failed: %s", SPI_result_code_string(ret));
-		for (i = 0; i < ndeferred; i++)
-			worker_claim_note_pending(deferred[i], 0);
-	}
+	old = MemoryContextSwitchTo(worker_round_cxt);
+	wait_for_older_owners(b, unsent, nunsent);
+	if (!zcrm_plan(b->prows, b->n, ZOHO_MAX_IDS_PER_CALL, worker_round_alloc, &b->plan))
+		elog(ERROR, "out of memory while planning");
+	collect_held_rows(b, unsent, nunsent);
+	defer_rows(b);
+	MemoryContextSwitchTo(old);
 	worker_xact_end();
-
-	b->n = n;
-	b->rows = rows;
-	b->prows = prows;
-	b->sorted = sorted;
-	return n;
+	return b->n;
 }
 
 /* the catalog checks of one (owner, server) group */
@@ -490,6 +642,7 @@ typedef struct OwnerCheck
 	char	   *error;
 	int			sqlstate;
 	bool		no_server;
+	bool		no_owner;
 } OwnerCheck;
 
 static void
@@ -498,6 +651,9 @@ owner_check(void *arg)
 	OwnerCheck *oc = arg;
 	MemoryContext old = MemoryContextSwitchTo(worker_round_cxt);
 
+	oc->no_owner = !worker_owner_exists(oc->owner);
+	if (oc->no_owner)
+		worker_raise_no_owner(oc->owner);
 	oc->no_server = true;
 	oc->srv = zcrm_get_server(oc->server);
 	oc->no_server = false;
@@ -694,7 +850,8 @@ prepare_calls(Batch *b)
 
 		if (oc->error != NULL)
 		{
-			const char *code = oc->no_server ? "NO_SERVER" :
+			const char *code = oc->no_owner ? "NO_OWNER" :
+			oc->no_server ? "NO_SERVER" :
 			oc->sqlstate == ERRCODE_INSUFFICIENT_PRIVILEGE ? "NO_PRIVILEGE" :
 			"NO_USER_MAPPING";
 
@@ -951,6 +1108,89 @@ record_group(const OutcomeGroup *g, Batch *inflight)
 }
 
 /*
+ * The rows held behind b's rows sent (HeldRow), in record_outcomes'
+ * transaction: superseded where their row was sent; where it was not,
+ * claimed ones follow it (pending again with its back-off, or failed with
+ * NEWER_VALUE_FAILED), their claim's attempt given back; unclaimed ones stay
+ * as they are (a pending one is sent in its turn, a failed one can be
+ * requeued).
+ */
+static void
+record_held_rows(Batch *b, const int64 *row_delay, Batch *inflight)
+{
+	int64	   *sup = palloc(sizeof(int64) * (b->nheld + 1));
+	int64	   *ids = palloc(sizeof(int64) * (b->nheld + 1));
+	const char **states = palloc(sizeof(char *) * (b->nheld + 1));
+	const char **messages = palloc(sizeof(char *) * (b->nheld + 1));
+	TimestampTz *dues = palloc(sizeof(TimestampTz) * (b->nheld + 1));
+	int			nsup = 0;
+	int			n = 0;
+	int			h;
+	int			ret;
+
+	for (h = 0; h < b->nheld; h++)
+	{
+		const HeldRow *held = &b->held[h];
+		const RowOutcome *o = &b->out[held->rep];
+		const char *state = o->state ? o->state : "pending";
+
+		if (strcmp(state, "sent") == 0)
+			sup[nsup++] = held->id;
+		else if (held->claimed)
+		{
+			ids[n] = held->id;
+			states[n] = state;
+			messages[n] = NULL;
+			dues[n] = TimestampTzPlusMilliseconds(GetCurrentTransactionStartTimestamp(),
+												  row_delay[held->rep]);
+			if (strcmp(state, "pending") == 0)
+				worker_claim_note_pending(held->id, dues[n]);
+			else
+				messages[n] = psprintf("a newer value of this record and field (outbox row %lld) failed with %s",
+									   (long long) b->rows[held->rep].id,
+									   o->code ? o->code : "an error");
+			n++;
+		}
+	}
+	if (nsup > 0)
+	{
+		Oid			types[1] = {INT8ARRAYOID};
+		Datum		vals[1];
+
+		vals[0] = worker_int8_array(sup, nsup);
+		ret = SPI_execute_with_args(psprintf("UPDATE %s SET state = 'superseded',"
+											 " attempts = CASE WHEN state = 'sending' THEN attempts - 1 ELSE attempts END"
+											 " WHERE id = ANY ($1) AND state IN ('pending', 'sending', 'failed')",
+											 worker_qual("zcrm_outbox")),
+									1, types, vals, NULL, false, 0);
+		if (ret != SPI_OK_UPDATE)
+			elog(ERROR, "superseding outbox rows failed: %s", SPI_result_code_string(ret));
+		pump(inflight);
+	}
+	if (n > 0)
+	{
+		Oid			types[4] = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID};
+		Datum		vals[4];
+
+		vals[0] = worker_int8_array(ids, n);
+		vals[1] = worker_text_array(states, n);
+		vals[2] = worker_text_array(messages, n);
+		vals[3] = worker_timestamptz_array(dues, n);
+		ret = SPI_execute_with_args(psprintf("UPDATE %s o SET state = u.state, attempts = o.attempts - 1,"
+											 " next_attempt_at = CASE WHEN u.state = 'pending' THEN u.due END,"
+											 " code = CASE WHEN u.state = 'failed' THEN 'NEWER_VALUE_FAILED' END,"
+											 " message = u.message, details = NULL"
+											 " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(id, state, message, due)"
+											 " WHERE o.id = ANY ($1) AND o.id = u.id AND o.state = 'sending'",
+											 worker_qual("zcrm_outbox")),
+									4, types, vals, NULL, false, 0);
+		if (ret != SPI_OK_UPDATE)
+			elog(ERROR, "recording held outbox rows failed: %s", SPI_result_code_string(ret));
+		pump(inflight);
+	}
+}
+
+/*
  * Writes every row's outcome of b in one short transaction, letting the
  * calls of the batch inflight progress meanwhile.
  */
@@ -972,6 +1212,7 @@ record_outcomes(Batch *b, Batch *inflight)
 	const char **messages;
 	const char **details;
 	int64	   *delays;
+	int64	   *row_delay;		/* by row: its back-off, if pending again */
 	TimestampTz *dues;
 	int			n = 0;
 	int			first;
@@ -1002,6 +1243,7 @@ record_outcomes(Batch *b, Batch *inflight)
 	details = palloc(sizeof(char *) * nrows);
 	delays = palloc(sizeof(int64) * nrows);
 	dues = palloc(sizeof(TimestampTz) * nrows);
+	row_delay = palloc0(sizeof(int64) * nrows);
 	for (i = 0; i < nrows; i++)
 	{
 		RowOutcome *o = &out[i];
@@ -1036,9 +1278,9 @@ record_outcomes(Batch *b, Batch *inflight)
 		details[n] = o->details;
 		delays[n] = 0;
 		if (strcmp(o->state, "pending") == 0)
-			delays[n] = zcrm_backoff_ms(call_attempts[prows[i].call],
-										zcrm_retry_base_ms, zcrm_retry_max_ms,
-										call_rnd[prows[i].call]);
+			delays[n] = row_delay[i] = zcrm_backoff_ms(call_attempts[prows[i].call],
+													   zcrm_retry_base_ms, zcrm_retry_max_ms,
+													   call_rnd[prows[i].call]);
 		n++;
 	}
 	MemoryContextSwitchTo(old);
@@ -1086,7 +1328,7 @@ record_outcomes(Batch *b, Batch *inflight)
 											 "   WHEN 'pending' THEN u.due"
 											 "   WHEN 'sent' THEN o.next_attempt_at END,"
 											 " code = u.code, message = u.message, details = u.details::jsonb"
-											 " FROM pg_catalog.unnest($1, $2, $3, $4, $5, $6)"
+											 " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6))"
 											 "   AS u(id, state, code, message, details, due)"
 											 " WHERE o.id = ANY ($1) AND o.id = u.id AND o.state = 'sending'",
 											 worker_qual("zcrm_outbox")),
@@ -1095,6 +1337,7 @@ record_outcomes(Batch *b, Batch *inflight)
 			elog(ERROR, "recording outcomes failed: %s", SPI_result_code_string(ret));
 		pump(inflight);
 	}
+	record_held_rows(b, row_delay, inflight);
 	worker_xact_end();
 }
 

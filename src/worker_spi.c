@@ -32,6 +32,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "client.h"
@@ -237,6 +238,28 @@ worker_try_in_subxact(void (*fn) (void *), void *arg, int *sqlstate)
 	}
 	PG_END_TRY();
 	return msg;
+}
+
+/*
+ * Whether the role that queued work still exists.  Owners are stored as
+ * regrole, which PostgreSQL does not keep as a dependency: DROP ROLE
+ * succeeds and leaves the OID behind.  Work of a dropped role is never sent
+ * (a PUBLIC user mapping would otherwise serve it), and never inherited by a
+ * later role that happens to get the same OID (zcrm_outbox_retry skips it).
+ */
+bool
+worker_owner_exists(Oid owner)
+{
+	return SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(owner));
+}
+
+void
+worker_raise_no_owner(Oid owner)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("the role with OID %u that queued this work no longer exists", owner),
+			 errdetail("Work of a dropped role is not sent with anyone else's user mapping.")));
 }
 
 const char *

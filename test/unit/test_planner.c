@@ -70,7 +70,7 @@ test_empty(void)
 	ZcrmPlan	plan;
 
 	CHECK(zcrm_plan(NULL, 0, ZOHO_MAX_IDS_PER_CALL, test_alloc, &plan), "empty plan");
-	CHECK(plan.ncalls == 0 && plan.nsend == 0 && plan.nsuperseded == 0,
+	CHECK(plan.ncalls == 0 && plan.nsend == 0 && plan.nheld == 0 && plan.ndeferred == 0,
 		  "empty plan has no calls");
 	free_all();
 }
@@ -174,14 +174,14 @@ test_group_keys(void)
 	free_all();
 }
 
-/* 5 changes of one field of one record: the last is sent, 4 superseded */
+/* 5 changes of one field of one record: the last is sent, 4 held behind it */
 static void
 test_newest_wins(void)
 {
 	ZcrmPlanRow rows[7];
 	ZcrmPlan	plan;
 	int			i;
-	int			nsup = 0;
+	int			nheld = 0;
 
 	/* queued out of order on purpose: the highest outbox id wins */
 	rows[0] = row(13, 10, "zoho", "Leads", 42, "City", "\"v3\"", false);
@@ -194,10 +194,10 @@ test_newest_wins(void)
 	rows[6] = row(10, 10, "zoho", "Leads", 43, "City", "\"v1\"", false);
 	CHECK(zcrm_plan(rows, 7, ZOHO_MAX_IDS_PER_CALL, test_alloc, &plan), "plan newest");
 	for (i = 0; i < 5; i++)
-		if (rows[i].state == ZCRM_PLAN_SUPERSEDED)
-			nsup++;
-	CHECK(nsup == 4 && plan.nsuperseded == 4, "four superseded, got %d", nsup);
-	CHECK(rows[2].state == ZCRM_PLAN_SEND, "the newest (id 15, v5) is sent");
+		if (rows[i].state == ZCRM_PLAN_HELD && rows[i].held_by == 2 && rows[i].call == -1)
+			nheld++;
+	CHECK(nheld == 4 && plan.nheld == 4, "four held behind row 3, got %d", nheld);
+	CHECK(rows[2].state == ZCRM_PLAN_SEND && rows[2].held_by == -1, "the newest (id 15, v5) is sent");
 	CHECK(rows[5].state == ZCRM_PLAN_SEND && rows[6].state == ZCRM_PLAN_SEND,
 		  "other keys untouched");
 	/* v5 for record 42 and v1 for 43 are different values: 3 calls */
@@ -206,7 +206,7 @@ test_newest_wins(void)
 	free_all();
 }
 
-/* a preset superseded row does not count; a deferred newest row supersedes */
+/* preset rows take no part: they neither hold nor are held */
 static void
 test_presets(void)
 {
@@ -215,17 +215,127 @@ test_presets(void)
 
 	rows[0] = row(1, 10, "zoho", "Leads", 42, "City", "\"a\"", false);
 	rows[1] = row(2, 10, "zoho", "Leads", 42, "City", "\"b\"", false);
-	rows[1].state = ZCRM_PLAN_SUPERSEDED;	/* the caller knows a newer one */
+	rows[1].state = ZCRM_PLAN_ELSEWHERE;	/* waits for another batch */
 	rows[2] = row(3, 10, "zoho", "Leads", 50, "City", "\"a\"", false);
 	rows[3] = row(4, 10, "zoho", "Leads", 50, "City", "\"b\"", false);
 	rows[3].state = ZCRM_PLAN_DEFER;	/* in flight: wait */
 	CHECK(zcrm_plan(rows, 4, ZOHO_MAX_IDS_PER_CALL, test_alloc, &plan), "plan presets");
-	CHECK(rows[0].state == ZCRM_PLAN_SEND, "row 1 sent: preset superseded row 2 does not count");
-	CHECK(rows[1].state == ZCRM_PLAN_SUPERSEDED && rows[1].call == -1, "row 2 stays superseded");
-	CHECK(rows[2].state == ZCRM_PLAN_SUPERSEDED, "row 3 superseded by deferred row 4");
+	CHECK(rows[0].state == ZCRM_PLAN_SEND, "row 1 sent: the preset row 2 does not count");
+	CHECK(rows[1].state == ZCRM_PLAN_ELSEWHERE && rows[1].call == -1, "row 2 stays where it is");
+	CHECK(rows[2].state == ZCRM_PLAN_SEND, "row 3 sent: a deferred newer row holds nobody");
 	CHECK(rows[3].state == ZCRM_PLAN_DEFER && rows[3].call == -1, "row 4 stays deferred");
-	CHECK(plan.ncalls == 1 && plan.nsend == 1, "one call");
+	CHECK(plan.ncalls == 1 && plan.nsend == 2 && plan.nheld == 0, "one call of two ids");
 	free_all();
+}
+
+/*
+ * Owners: a row never holds another owner's row.  Of the owners' newest
+ * rows of a key the oldest is sent; the other owners' rows wait.
+ */
+static void
+test_owners(void)
+{
+	ZcrmPlanRow rows[7];
+	ZcrmPlan	plan;
+
+	/* record 42: alice 1, bob 2, alice 3 */
+	rows[0] = row(1, 10, "zoho", "Leads", 42, "City", "\"a1\"", false);
+	rows[1] = row(2, 11, "zoho", "Leads", 42, "City", "\"b2\"", false);
+	rows[2] = row(3, 10, "zoho", "Leads", 42, "City", "\"a3\"", false);
+	/* record 43: bob 4, alice 5, alice 6, bob 7 */
+	rows[3] = row(4, 11, "zoho", "Leads", 43, "City", "\"b4\"", false);
+	rows[4] = row(5, 10, "zoho", "Leads", 43, "City", "\"a5\"", false);
+	rows[5] = row(6, 10, "zoho", "Leads", 43, "City", "\"a6\"", false);
+	rows[6] = row(7, 11, "zoho", "Leads", 43, "City", "\"b7\"", false);
+	CHECK(zcrm_plan(rows, 7, ZOHO_MAX_IDS_PER_CALL, test_alloc, &plan), "plan owners");
+	/* 42: newest rows alice 3, bob 2: bob's goes, alice's wait */
+	CHECK(rows[1].state == ZCRM_PLAN_SEND, "42: bob's row 2 (the older newest) is sent");
+	CHECK(rows[0].state == ZCRM_PLAN_DEFER && rows[2].state == ZCRM_PLAN_DEFER,
+		  "42: alice's rows wait for a later round");
+	/* 43: newest rows bob 7, alice 6: alice's goes, holding her row 5 */
+	CHECK(rows[5].state == ZCRM_PLAN_SEND, "43: alice's row 6 is sent");
+	CHECK(rows[4].state == ZCRM_PLAN_HELD && rows[4].held_by == 5, "43: alice's row 5 held behind 6");
+	CHECK(rows[3].state == ZCRM_PLAN_DEFER && rows[6].state == ZCRM_PLAN_DEFER,
+		  "43: bob's rows wait, none held by alice's");
+	CHECK(plan.nsend == 2 && plan.nheld == 1 && plan.ndeferred == 4,
+		  "2 sent, 1 held, 4 deferred: got %d, %d, %d", plan.nsend, plan.nheld, plan.ndeferred);
+	free_all();
+}
+
+/*
+ * Random batches: for every key exactly one row is sent, it is the newest
+ * row of its owner, no newest row of another owner is older, and every
+ * held row is older than, and of the owner of, the row it is held by.
+ */
+static void
+test_owners_random(void)
+{
+	int			round;
+	bool		ok = true;
+	unsigned int seed = 12345;
+
+	for (round = 0; round < 2000 && ok; round++)
+	{
+		ZcrmPlanRow rows[12];
+		ZcrmPlan	plan;
+		int			n = 1 + (int) ((seed = seed * 1103515245u + 12345u) >> 16) % 12;
+		int			i;
+		int			j;
+
+		for (i = 0; i < n; i++)
+		{
+			unsigned int r = (seed = seed * 1103515245u + 12345u) >> 16;
+
+			rows[i] = row(100 + (r % 1000) * 16 + i, 10 + (r >> 3) % 3, "zoho", "Leads",
+						  42 + (r >> 5) % 2, "City", "\"v\"", false);
+		}
+		if (!zcrm_plan(rows, n, ZOHO_MAX_IDS_PER_CALL, test_alloc, &plan))
+			ok = false;
+		for (i = 0; i < n && ok; i++)
+		{
+			int			sent_of_key = 0;
+
+			for (j = 0; j < n; j++)
+				if (rows[j].record_id == rows[i].record_id && rows[j].state == ZCRM_PLAN_SEND)
+					sent_of_key++;
+			if (sent_of_key != 1)
+				ok = false;
+			if (rows[i].state == ZCRM_PLAN_HELD)
+			{
+				const ZcrmPlanRow *by = &rows[rows[i].held_by];
+
+				if (by->state != ZCRM_PLAN_SEND || by->owner != rows[i].owner ||
+					by->record_id != rows[i].record_id || by->outbox_id <= rows[i].outbox_id)
+					ok = false;
+			}
+			if (rows[i].state == ZCRM_PLAN_SEND)
+				for (j = 0; j < n; j++)
+				{
+					if (j == i || rows[j].record_id != rows[i].record_id)
+						continue;
+					/* nothing newer of its owner; no other owner's newest row older */
+					if (rows[j].owner == rows[i].owner && rows[j].outbox_id > rows[i].outbox_id)
+						ok = false;
+					if (rows[j].owner != rows[i].owner && rows[j].state != ZCRM_PLAN_DEFER)
+						ok = false;
+					if (rows[j].owner != rows[i].owner && rows[j].outbox_id < rows[i].outbox_id)
+					{
+						/* an older row of another owner: its owner has a newer one */
+						int			k;
+						bool		newer = false;
+
+						for (k = 0; k < n; k++)
+							if (rows[k].owner == rows[j].owner && rows[k].record_id == rows[i].record_id &&
+								rows[k].outbox_id > rows[i].outbox_id)
+								newer = true;
+						if (!newer)
+							ok = false;
+					}
+				}
+		}
+		free_all();
+	}
+	CHECK(ok, "2,000 random batches keep the owner rules (round %d)", round);
 }
 
 /* the planned call becomes a body with string ids and the exact value */
@@ -311,6 +421,8 @@ main(void)
 	test_group_keys();
 	test_newest_wins();
 	test_presets();
+	test_owners();
+	test_owners_random();
 	test_body();
 	test_backoff();
 	test_large();

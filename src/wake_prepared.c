@@ -1,0 +1,291 @@
+/*-------------------------------------------------------------------------
+ *
+ * wake_prepared.c
+ *		Reporting a prepared transaction's queued rows at COMMIT PREPARED.
+ *
+ * A transaction that queues outbox rows tells the worker its lowest id at
+ * commit (wake.c).  A prepared transaction commits later, through COMMIT
+ * PREPARED, possibly in another session: without a report the worker would
+ * only find its rows by its periodic audit, after a newer change of the
+ * same record and field (one that waited for the prepared transaction's
+ * row lock, say) had been sent, and the older value would overwrite the
+ * newer one in Zoho.  So:
+ *	- PREPARE TRANSACTION: the lowest id the transaction queued is kept in
+ *	  shared memory under its gid and xid (at XACT_EVENT_PRE_PREPARE, from
+ *	  wake.c);
+ *	- COMMIT PREPARED: before the prepared transaction commits, the report
+ *	  goes into the committing backend's slot with the prepared xid, exactly
+ *	  as a normal commit's does at PRE_COMMIT, so the worker knows of it by
+ *	  the time anyone can see the transaction committed (and a transaction
+ *	  waiting for its locks can go on); after it, the report is folded in
+ *	  and the worker woken;
+ *	- ROLLBACK PREPARED forgets it.
+ * Shared memory does not survive a server restart, but prepared
+ * transactions do.  For a gid it has no report for, COMMIT PREPARED in the
+ * worker's database reports the whole outbox (from id 1): the worker sweeps
+ * it once, and the ordering holds.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/twophase.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/procarray.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+
+#include "wake.h"
+
+typedef struct PreparedReport
+{
+	TransactionId xid;			/* InvalidTransactionId: entry free */
+	int64		from;			/* lowest outbox id it queued */
+	char		gid[GIDSIZE];
+} PreparedReport;
+
+typedef struct PreparedShared
+{
+	slock_t		mutex;
+	int			n;				/* max_prepared_xacts */
+	PreparedReport reports[FLEXIBLE_ARRAY_MEMBER];
+} PreparedShared;
+
+#define PREPARED_SHARED_SIZE(n) \
+	MAXALIGN(offsetof(PreparedShared, reports) + sizeof(PreparedReport) * (n))
+
+static PreparedShared *prepared_shared = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+/* the gid of the PREPARE TRANSACTION under way in this backend */
+static char preparing_gid[GIDSIZE];
+
+static void
+prepared_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(PREPARED_SHARED_SIZE(Max(max_prepared_xacts, 1)));
+}
+
+static void
+prepared_shmem_startup(void)
+{
+	bool		found;
+	int			n = Max(max_prepared_xacts, 1);
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	prepared_shared = ShmemInitStruct("massupdate prepared reports",
+									  PREPARED_SHARED_SIZE(n), &found);
+	if (!found)
+	{
+		SpinLockInit(&prepared_shared->mutex);
+		prepared_shared->n = n;
+		memset(prepared_shared->reports, 0, sizeof(PreparedReport) * n);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* The entry of gid, or NULL; the caller holds the mutex. */
+static PreparedReport *
+find_report(const char *gid)
+{
+	int			i;
+
+	for (i = 0; i < prepared_shared->n; i++)
+		if (TransactionIdIsValid(prepared_shared->reports[i].xid) &&
+			strcmp(prepared_shared->reports[i].gid, gid) == 0)
+			return &prepared_shared->reports[i];
+	return NULL;
+}
+
+void
+zcrm_wake_remember_prepared(int64 from)
+{
+	TransactionId xid = GetTopTransactionIdIfAny();
+	PreparedReport *r;
+	int			i;
+
+	if (prepared_shared == NULL || preparing_gid[0] == '\0' || !TransactionIdIsValid(xid))
+		return;
+	/*
+	 * An entry of the same gid, a free one, or else one whose transaction is
+	 * no longer prepared (it ended while shared memory did not see it):
+	 * there are at most max_prepared_xacts prepared transactions.  Whether
+	 * a transaction is in progress is not asked under the spinlock.
+	 */
+	for (i = -1; i < prepared_shared->n; i++)
+	{
+		TransactionId seen = InvalidTransactionId;
+
+		if (i >= 0)
+		{
+			SpinLockAcquire(&prepared_shared->mutex);
+			seen = prepared_shared->reports[i].xid;
+			SpinLockRelease(&prepared_shared->mutex);
+			if (TransactionIdIsValid(seen) && TransactionIdIsInProgress(seen))
+				continue;
+		}
+		SpinLockAcquire(&prepared_shared->mutex);
+		if (i < 0)
+		{
+			r = find_report(preparing_gid);
+			for (i = 0; r == NULL && i < prepared_shared->n; i++)
+				if (!TransactionIdIsValid(prepared_shared->reports[i].xid))
+					r = &prepared_shared->reports[i];
+			i = -1;
+		}
+		else if (prepared_shared->reports[i].xid == seen)
+			r = &prepared_shared->reports[i];
+		if (r != NULL)
+		{
+			r->xid = xid;
+			r->from = from;
+			strlcpy(r->gid, preparing_gid, GIDSIZE);
+		}
+		SpinLockRelease(&prepared_shared->mutex);
+		if (r != NULL)
+			break;
+	}
+	preparing_gid[0] = '\0';
+}
+
+/*
+ * The prepared transaction of gid, in this database, for a gid with no
+ * report: its xid from pg_prepared_xacts, InvalidTransactionId if none.
+ */
+static TransactionId
+prepared_xid(const char *gid)
+{
+	TransactionId xid = InvalidTransactionId;
+	Oid			types[1] = {TEXTOID};
+	Datum		vals[1];
+	bool		isnull;
+
+	vals[0] = CStringGetTextDatum(gid);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT transaction FROM pg_catalog.pg_prepared_xacts"
+							  " WHERE gid OPERATOR(pg_catalog.=) $1"
+							  "   AND database OPERATOR(pg_catalog.=) pg_catalog.current_database()",
+							  1, types, vals, NULL, true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+	{
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			xid = DatumGetTransactionId(d);
+	}
+	SPI_finish();
+	return xid;
+}
+
+/* COMMIT PREPARED gid: reported as a commit (see the file's header). */
+static void
+commit_prepared(const char *gid, PlannedStmt *pstmt, const char *queryString,
+				bool readOnlyTree, ProcessUtilityContext context,
+				ParamListInfo params, QueryEnvironment *queryEnv,
+				DestReceiver *dest, QueryCompletion *qc)
+{
+	PreparedReport r = {InvalidTransactionId, PG_INT64_MAX, ""};
+	PreparedReport *e;
+
+	SpinLockAcquire(&prepared_shared->mutex);
+	e = find_report(gid);
+	if (e != NULL)
+		r = *e;
+	SpinLockRelease(&prepared_shared->mutex);
+	if (e == NULL && zcrm_wake_in_worker_database())
+	{
+		r.xid = prepared_xid(gid);
+		r.from = 1;
+	}
+	if (TransactionIdIsValid(r.xid))
+		zcrm_wake_report_committing(r.xid, r.from);
+
+	PG_TRY();
+	{
+		if (prev_ProcessUtility)
+			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+									params, queryEnv, dest, qc);
+	}
+	PG_FINALLY();
+	{
+		/* an error after the commit only over-reports */
+		if (TransactionIdIsValid(r.xid))
+			zcrm_wake_report_committed(r.from);
+	}
+	PG_END_TRY();
+	zcrm_wake_forget_prepared(gid);
+}
+
+void
+zcrm_wake_forget_prepared(const char *gid)
+{
+	PreparedReport *e;
+
+	if (prepared_shared == NULL)
+		return;
+	SpinLockAcquire(&prepared_shared->mutex);
+	e = find_report(gid);
+	if (e != NULL)
+		e->xid = InvalidTransactionId;
+	SpinLockRelease(&prepared_shared->mutex);
+}
+
+static void
+prepared_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+						bool readOnlyTree, ProcessUtilityContext context,
+						ParamListInfo params, QueryEnvironment *queryEnv,
+						DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+
+	if (prepared_shared != NULL && IsA(parsetree, TransactionStmt))
+	{
+		TransactionStmt *stmt = (TransactionStmt *) parsetree;
+
+		if (stmt->kind == TRANS_STMT_PREPARE)
+			strlcpy(preparing_gid, stmt->gid, GIDSIZE);
+		else if (stmt->kind == TRANS_STMT_COMMIT_PREPARED)
+		{
+			commit_prepared(stmt->gid, pstmt, queryString, readOnlyTree, context,
+							params, queryEnv, dest, qc);
+			return;
+		}
+		else if (stmt->kind == TRANS_STMT_ROLLBACK_PREPARED)
+			zcrm_wake_forget_prepared(stmt->gid);
+	}
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+							params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+}
+
+void
+zcrm_wake_prepared_init(void)
+{
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = prepared_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = prepared_shmem_startup;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = prepared_ProcessUtility;
+}
