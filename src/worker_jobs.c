@@ -214,7 +214,7 @@ worker_poll_jobs(void)
 		msg = worker_try_in_subxact(job_resolve, job, NULL);
 		if (msg != NULL)
 		{
-			job->last_error = psprintf(job->no_owner ? "polling stopped: %s" : "cannot poll: %s", msg);
+			job->last_error = psprintf(job->no_owner ? "NO_OWNER, polling stopped: %s" : "cannot poll: %s", msg);
 			job->next_ms = Max(zcrm_job_poll_max_interval_ms, JOB_POLL_MIN_INTERVAL_MS);
 			job->stop_polling = job->no_owner;
 			continue;
