@@ -1444,11 +1444,18 @@ worker_delete_old_rows(void)
 		args[0] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp() -
 									  (TimestampTz) zcrm_retention_s * USECS_PER_SEC);
 		ret = SPI_execute_with_args(psprintf("DELETE FROM %s WHERE id = ANY (ARRAY("
-											 " SELECT id FROM %s"
-											 "  WHERE (state = 'sent' AND sent_at < $1)"
-											 "     OR (state = 'superseded' AND queued_at < $1)"
+											 " SELECT id FROM %s s"
+											 "  WHERE ((state = 'sent' AND sent_at < $1)"
+											 "         OR (state = 'superseded' AND queued_at < $1))"
+											 /* a sent row is what keeps an older failed one from being requeued */
+											 "    AND NOT (state = 'sent' AND EXISTS (SELECT 1 FROM %s f"
+											 "          WHERE f.record_id = s.record_id"
+											 "            AND f.next_attempt_at IS DISTINCT FROM f.queued_at"
+											 "            AND f.state = 'failed' AND f.id < s.id AND f.field = s.field"
+											 "            AND f.module = s.module AND f.server = s.server))"
 											 "  LIMIT %d))",
-											 worker_qual("zcrm_outbox"), worker_qual("zcrm_outbox"), RETENTION_BATCH),
+											 worker_qual("zcrm_outbox"), worker_qual("zcrm_outbox"),
+											 worker_qual("zcrm_outbox"), RETENTION_BATCH),
 									1, argtypes, args, NULL, false, 0);
 		if (ret != SPI_OK_DELETE)
 			elog(ERROR, "deleting old outbox rows failed: %s", SPI_result_code_string(ret));
