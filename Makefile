@@ -36,7 +36,7 @@ all: sandbox
 $(DATA_built): $(INSTALL_PARTS)
 	cat $^ > $@
 
-.PHONY: sandbox sandbox-asan test demo bench unit
+.PHONY: sandbox sandbox-asan test demo bench unit regress-asan
 
 sandbox:
 	$(MAKE) -C test/sandbox
@@ -49,6 +49,9 @@ test:
 
 demo:
 	bash test/demo.sh
+
+regress-asan:
+	bash test/regress.sh --asan
 
 bench:
 	bash test/bench/run.sh

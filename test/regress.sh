@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
-# regress.sh [TEST...]: pg_regress over sql/[0-9]*.sql (or the named tests)
-# against a throwaway cluster and sandbox.  Ends with "N passed, N failed".
+# regress.sh [--asan] [TEST...]: pg_regress over sql/[0-9]*.sql (or the
+# named tests) against a throwaway cluster and sandbox.  Ends with
+# "N passed, N failed".  --asan: the extension built with ASan and UBSan
+# (test/lib/asan.sh); any sanitizer report in the server log is one more
+# failure.
 set -u
+asan=
+if [ "${1:-}" = --asan ]; then
+	asan=1
+	shift
+	. "$(dirname "$0")/lib/asan.sh"
+fi
 . "$(dirname "$0")/lib/common.sh"
 cd "$ZCRM_ROOT"
 
@@ -13,8 +22,17 @@ else
 fi
 [ "${tests[0]}" = 00_setup ] || tests=(00_setup "${tests[@]}")
 
-zcrm_ensure_packages && zcrm_build_install || exit 1
-zcrm_start_env || exit 1
+if [ -n "$asan" ]; then
+	trap zcrm_asan_cleanup EXIT
+	zcrm_ensure_packages && zcrm_asan_build_install || exit 1
+	zcrm_start_env
+	rc=$?
+	trap 'zcrm_stop_env; zcrm_asan_cleanup' EXIT	# zcrm_start_env set its own
+	[ "$rc" -eq 0 ] || exit 1
+else
+	zcrm_ensure_packages && zcrm_build_install || exit 1
+	zcrm_start_env || exit 1
+fi
 
 # ZCRM_REGRESS_OUT: where results/ and regression.diffs go (default: here)
 outdir=${ZCRM_REGRESS_OUT:-.}
@@ -38,6 +56,16 @@ else
 fi
 if [ "$failed" -gt 0 ] && [ -f "$outdir/regression.diffs" ]; then
 	head -c 20000 "$outdir/regression.diffs"
+fi
+# the sanitizers report on the processes' stderr, i.e. the server log:
+# stop the server first so that reports made while stopping count too
+if [ -n "$asan" ]; then
+	as_postgres "$(zcrm_pg_bindir)/pg_ctl" -D "$ZCRM_TEST_TMP/data" -m fast -w -t 60 stop >/dev/null
+fi
+if [ -n "$asan" ] && zcrm_asan_reports "$ZCRM_TEST_TMP/pg.log" >"$ZCRM_TEST_TMP/asan.txt"; then
+	echo "not ok - sanitizer reports in the server log:"
+	head -c 20000 "$ZCRM_TEST_TMP/asan.txt"
+	failed=$((failed + 1))
 fi
 if [ "$failed" -gt 0 ]; then
 	echo "--- server log (tail) ---"

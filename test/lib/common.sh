@@ -92,7 +92,9 @@ massupdate_test.sandbox_url = '$ZCRM_SANDBOX_URL'
 massupdate_test.sandbox_bin = '$ZCRM_SANDBOX_BIN'
 massupdate_test.tmpdir = '$ZCRM_TEST_TMP'
 CONF
-	as_postgres "$bindir/pg_ctl" -D "$data" -l "$ZCRM_TEST_TMP/pg.log" -w -t 30 start >/dev/null || { cat "$ZCRM_TEST_TMP/pg.log"; return 1; }
+	# ZCRM_SERVER_ENV: NAME=VALUE words for the server's environment
+	# (test/lib/asan.sh preloads libasan this way)
+	as_postgres env ${ZCRM_SERVER_ENV:-} "$bindir/pg_ctl" -D "$data" -l "$ZCRM_TEST_TMP/pg.log" -w -t 30 start >/dev/null || { cat "$ZCRM_TEST_TMP/pg.log"; return 1; }
 	export PGHOST=$sock PGPORT=5432 PGUSER=postgres PGDATABASE=regression
 	"$bindir/createdb" regression
 }
