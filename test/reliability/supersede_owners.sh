@@ -16,7 +16,8 @@
 #      are sent (V1 sent before M, or superseded), in id order, the CRM
 #      ends with V3;
 #   e. zcrm_outbox_retry of a failed row leaves it failed (not counted)
-#      when a newer row of another owner was sent;
+#      when a newer row of another owner was sent, also after retention
+#      (which keeps that sent row while the failed one exists);
 #   f. zcrm_outbox_retry of a failed row supersedes it when a newer row of
 #      the same owner was sent.
 set -u
@@ -195,6 +196,16 @@ outbox_rows "record_id = $E"
 check "e: mallory's row stays failed INVALID_TOKEN" test "$(st "$e_mal")" = "failed INVALID_TOKEN"
 sleep 1	# a few rounds: nothing may send it
 check "e: the CRM still holds E-A ($(crm_field $E City))" test "$(crm_field $E City)" = E-A
+# retention keeps alice's sent row while mallory's older failed row needs it
+# (the guard above), and deletes the other sent rows
+setting retention 0
+check "e: retention ran (other sent rows deleted)" \
+	wait_sql 30 "NOT EXISTS (SELECT 1 FROM zcrm_outbox WHERE state = 'sent' AND id <> $e_al)"
+check "e: retention kept alice's sent row that guards mallory's failed one" \
+	test "$(q "SELECT state FROM zcrm_outbox WHERE id = $e_al")" = sent
+check "e: the retry still counts nothing (0)" \
+	test "$(q "SELECT zcrm_outbox_retry(ARRAY[$e_mal]::bigint[])")" = 0
+setting retention
 
 # -- f. retry of a failed row when the same owner's newer row was sent ------
 F=$(rec 6)
