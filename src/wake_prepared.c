@@ -111,6 +111,15 @@ find_report(const char *gid)
 	return NULL;
 }
 
+/* the caller holds the mutex */
+static void
+fill_report(PreparedReport *r, TransactionId xid, int64 from)
+{
+	r->xid = xid;
+	r->from = from;
+	strlcpy(r->gid, preparing_gid, GIDSIZE);
+}
+
 void
 zcrm_wake_remember_prepared(int64 from)
 {
@@ -120,45 +129,40 @@ zcrm_wake_remember_prepared(int64 from)
 
 	if (prepared_shared == NULL || preparing_gid[0] == '\0' || !TransactionIdIsValid(xid))
 		return;
-	/*
-	 * An entry of the same gid, a free one, or else one whose transaction is
-	 * no longer prepared (it ended while shared memory did not see it):
-	 * there are at most max_prepared_xacts prepared transactions.  Whether
-	 * a transaction is in progress is not asked under the spinlock.
-	 */
-	for (i = -1; i < prepared_shared->n; i++)
-	{
-		TransactionId seen = InvalidTransactionId;
-
-		if (i >= 0)
-		{
-			SpinLockAcquire(&prepared_shared->mutex);
-			seen = prepared_shared->reports[i].xid;
-			SpinLockRelease(&prepared_shared->mutex);
-			if (TransactionIdIsValid(seen) && TransactionIdIsInProgress(seen))
-				continue;
-		}
-		SpinLockAcquire(&prepared_shared->mutex);
-		if (i < 0)
-		{
-			r = find_report(preparing_gid);
-			for (i = 0; r == NULL && i < prepared_shared->n; i++)
-				if (!TransactionIdIsValid(prepared_shared->reports[i].xid))
-					r = &prepared_shared->reports[i];
-			i = -1;
-		}
-		else if (prepared_shared->reports[i].xid == seen)
+	/* an entry of the same gid, or a free one */
+	SpinLockAcquire(&prepared_shared->mutex);
+	r = find_report(preparing_gid);
+	for (i = 0; r == NULL && i < prepared_shared->n; i++)
+		if (!TransactionIdIsValid(prepared_shared->reports[i].xid))
 			r = &prepared_shared->reports[i];
-		if (r != NULL)
+	if (r != NULL)
+		fill_report(r, xid, from);
+	SpinLockRelease(&prepared_shared->mutex);
+
+	/*
+	 * Else one whose transaction is no longer prepared (it ended while
+	 * shared memory did not see it: a PREPARE that failed after it was noted):
+	 * there are at most max_prepared_xacts prepared transactions.  Whether a
+	 * transaction is in progress is not asked under the spinlock.
+	 */
+	for (i = 0; r == NULL && i < prepared_shared->n; i++)
+	{
+		TransactionId seen;
+
+		SpinLockAcquire(&prepared_shared->mutex);
+		seen = prepared_shared->reports[i].xid;
+		SpinLockRelease(&prepared_shared->mutex);
+		if (TransactionIdIsInProgress(seen))
+			continue;
+		SpinLockAcquire(&prepared_shared->mutex);
+		if (prepared_shared->reports[i].xid == seen)
 		{
-			r->xid = xid;
-			r->from = from;
-			strlcpy(r->gid, preparing_gid, GIDSIZE);
+			r = &prepared_shared->reports[i];
+			fill_report(r, xid, from);
 		}
 		SpinLockRelease(&prepared_shared->mutex);
-		if (r != NULL)
-			break;
 	}
+	/* none: COMMIT PREPARED will report the whole outbox */
 	preparing_gid[0] = '\0';
 }
 
