@@ -401,12 +401,15 @@ zcrm_enqueue(PG_FUNCTION_ARGS)
  * Requeues failed outbox rows: those of "ids" (NULL: every failed row) whose
  * owner the calling role is a member of; other ids are ignored.  A row goes
  * back to pending with attempts reset and is due at once, except:
- *	- a newer row of its owner and key is pending, sending or sent: the row
- *	  becomes superseded instead (that newer value is, or will be, in Zoho);
- *	- a newer row of another owner was sent: the row stays failed (sending
- *	  it would overwrite a newer value in Zoho);
- *	- its owner role was dropped (code NO_OWNER): it stays failed, so that a
- *	  later role given the same OID cannot send it.
+ *	- a newer row of its owner and key was sent: the row becomes superseded
+ *	  instead (that newer value is in Zoho); a newer one still pending or
+ *	  sending does not count: the requeued row waits for its outcome like
+ *	  any older row of its owner (the worker holds it), so it is not lost if
+ *	  that one fails;
+ *	- a newer row of another owner was sent or is in a call: the row stays
+ *	  failed (sending it would overwrite a newer value in Zoho);
+ *	- its owner role was dropped (code NO_OWNER, or no such role now): it
+ *	  stays failed, so that a later role given the same OID cannot send it.
  * Returns the number of rows requeued.
  */
 Datum
@@ -454,12 +457,14 @@ zcrm_outbox_retry(PG_FUNCTION_ARGS)
 											 "     AND ($1 IS NULL OR o.id = ANY ($1))"
 											 "     AND pg_catalog.pg_has_role($2, o.owner, 'MEMBER')"
 											 "     AND o.code IS DISTINCT FROM 'NO_OWNER'"
+											 "     AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles r"
+											 "                  WHERE r.oid OPERATOR(pg_catalog.=) o.owner::oid)"
 											 "   FOR UPDATE),"
 											 " newer AS ("
 											 "  SELECT c.id,"
-											 "         pg_catalog.bool_or(n.owner::oid = c.owner"
-											 "                AND n.state IN ('pending', 'sending', 'sent')) AS own,"
-											 "         pg_catalog.bool_or(n.owner::oid <> c.owner AND n.state = 'sent') AS other_sent"
+											 "         pg_catalog.bool_or(n.owner::oid = c.owner AND n.state = 'sent') AS own,"
+											 "         pg_catalog.bool_or(n.owner::oid <> c.owner"
+											 "                AND n.state IN ('sending', 'sent')) AS other_sent"
 											 "    FROM cand c JOIN %s.zcrm_outbox n"
 											 "      ON n.record_id = c.record_id AND n.field = c.field"
 											 "     AND n.module = c.module AND n.server = c.server AND n.id > c.id"

@@ -55,6 +55,7 @@ typedef struct PreparedReport
 typedef struct PreparedShared
 {
 	slock_t		mutex;
+	bool		overflowed;		/* a report found no entry since start */
 	int			n;				/* max_prepared_xacts */
 	PreparedReport reports[FLEXIBLE_ARRAY_MEMBER];
 } PreparedShared;
@@ -92,6 +93,7 @@ prepared_shmem_startup(void)
 	if (!found)
 	{
 		SpinLockInit(&prepared_shared->mutex);
+		prepared_shared->overflowed = false;
 		prepared_shared->n = n;
 		memset(prepared_shared->reports, 0, sizeof(PreparedReport) * n);
 	}
@@ -129,6 +131,22 @@ zcrm_wake_remember_prepared(int64 from)
 
 	if (prepared_shared == NULL || preparing_gid[0] == '\0' || !TransactionIdIsValid(xid))
 		return;
+
+	/*
+	 * PostgreSQL checks the gid only after this (PRE_PREPARE): while another
+	 * transaction is prepared under it, this PREPARE is bound to fail, and
+	 * that transaction's report must stay.
+	 */
+	SpinLockAcquire(&prepared_shared->mutex);
+	r = find_report(preparing_gid);
+	i = r ? (int) (r - prepared_shared->reports) : -1;
+	SpinLockRelease(&prepared_shared->mutex);
+	if (i >= 0 && TransactionIdIsInProgress(prepared_shared->reports[i].xid))
+	{
+		preparing_gid[0] = '\0';
+		return;
+	}
+
 	/* an entry of the same gid, or a free one */
 	SpinLockAcquire(&prepared_shared->mutex);
 	r = find_report(preparing_gid);
@@ -163,15 +181,22 @@ zcrm_wake_remember_prepared(int64 from)
 		SpinLockRelease(&prepared_shared->mutex);
 	}
 	/* none: COMMIT PREPARED will report the whole outbox */
+	if (r == NULL)
+	{
+		SpinLockAcquire(&prepared_shared->mutex);
+		prepared_shared->overflowed = true;
+		SpinLockRelease(&prepared_shared->mutex);
+	}
 	preparing_gid[0] = '\0';
 }
 
 /*
- * The prepared transaction of gid, in this database, for a gid with no
- * report: its xid from pg_prepared_xacts, InvalidTransactionId if none.
+ * The prepared transaction of gid, in this database: its xid from
+ * pg_prepared_xacts (InvalidTransactionId if none), and whether it was
+ * prepared before the server started (shared memory has no report of it).
  */
 static TransactionId
-prepared_xid(const char *gid)
+prepared_xid(const char *gid, bool *before_start)
 {
 	TransactionId xid = InvalidTransactionId;
 	Oid			types[1] = {TEXTOID};
@@ -181,7 +206,10 @@ prepared_xid(const char *gid)
 	vals[0] = CStringGetTextDatum(gid);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT transaction FROM pg_catalog.pg_prepared_xacts"
+	*before_start = false;
+	if (SPI_execute_with_args("SELECT transaction,"
+							  "       prepared OPERATOR(pg_catalog.<) pg_catalog.pg_postmaster_start_time()"
+							  "  FROM pg_catalog.pg_prepared_xacts"
 							  " WHERE gid OPERATOR(pg_catalog.=) $1"
 							  "   AND database OPERATOR(pg_catalog.=) pg_catalog.current_database()",
 							  1, types, vals, NULL, true, 1) == SPI_OK_SELECT &&
@@ -191,6 +219,8 @@ prepared_xid(const char *gid)
 
 		if (!isnull)
 			xid = DatumGetTransactionId(d);
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		*before_start = !isnull && DatumGetBool(d);
 	}
 	SPI_finish();
 	return xid;
@@ -205,17 +235,34 @@ commit_prepared(const char *gid, PlannedStmt *pstmt, const char *queryString,
 {
 	PreparedReport r = {InvalidTransactionId, PG_INT64_MAX, ""};
 	PreparedReport *e;
+	bool		overflowed;
+	bool		before_start = false;
+	TransactionId xid = InvalidTransactionId;
 
+	/* work is queued only in the worker's database (zcrm_wake_worker_at_commit) */
+	if (zcrm_wake_in_worker_database())
+		xid = prepared_xid(gid, &before_start);
 	SpinLockAcquire(&prepared_shared->mutex);
 	e = find_report(gid);
 	if (e != NULL)
 		r = *e;
+	overflowed = prepared_shared->overflowed;
 	SpinLockRelease(&prepared_shared->mutex);
-	if (e == NULL && zcrm_wake_in_worker_database())
-	{
-		r.xid = prepared_xid(gid);
+	/*
+	 * The report kept at PREPARE, if it is this transaction's; the whole
+	 * outbox where a report may be missing (prepared before a restart, a
+	 * full table, an entry of another transaction); nothing for a
+	 * transaction that queued nothing.
+	 */
+	if (!TransactionIdIsValid(xid))
+		r.from = PG_INT64_MAX;
+	else if (e == NULL ? (before_start || overflowed) : r.xid != xid)
 		r.from = 1;
-	}
+	else if (e == NULL)
+		r.from = PG_INT64_MAX;
+	r.xid = xid;
+	if (r.from == PG_INT64_MAX)
+		r.xid = InvalidTransactionId;
 	if (TransactionIdIsValid(r.xid))
 		zcrm_wake_report_committing(r.xid, r.from);
 

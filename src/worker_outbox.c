@@ -489,12 +489,14 @@ read_unsent_rows(Batch *b, Batch *inflight, int *nunsent)
 static void
 wait_for_older_owners(Batch *b, const UnsentRow *unsent, int nunsent)
 {
+	TimestampTz now = GetCurrentTimestamp();
 	int			u;
 
 	for (u = 0; u < nunsent; u++)
 	{
 		const UnsentRow *x = &unsent[u];
 		bool		blocks = false;
+		TimestampTz due;
 		int			k;
 
 		if (x->failed)
@@ -504,6 +506,11 @@ wait_for_older_owners(Batch *b, const UnsentRow *unsent, int nunsent)
 				blocks = true;
 		if (!blocks)
 			continue;
+		/*
+		 * Until it is due; one already due was not claimed (locked, or past
+		 * the batch): look again a little later, not at once.
+		 */
+		due = x->due > now ? x->due : TimestampTzPlusMilliseconds(now, CLAIM_LOCK_TIMEOUT_MS);
 		for (k = x->first; k < b->n && cmp_claimed_key(b->sorted[k], &x->row) == 0; k++)
 		{
 			int			i = (int) (b->sorted[k] - b->rows);
@@ -511,7 +518,7 @@ wait_for_older_owners(Batch *b, const UnsentRow *unsent, int nunsent)
 			if (b->prows[i].state == ZCRM_PLAN_SEND || b->prows[i].state == ZCRM_PLAN_DEFER)
 			{
 				b->prows[i].state = ZCRM_PLAN_DEFER;
-				b->defer_due[i] = Max(b->defer_due[i], x->due);
+				b->defer_due[i] = Max(b->defer_due[i], due);
 			}
 		}
 	}
@@ -1122,6 +1129,7 @@ record_held_rows(Batch *b, const int64 *row_delay, Batch *inflight)
 	int64	   *ids = palloc(sizeof(int64) * (b->nheld + 1));
 	const char **states = palloc(sizeof(char *) * (b->nheld + 1));
 	const char **messages = palloc(sizeof(char *) * (b->nheld + 1));
+	const char **codes = palloc(sizeof(char *) * (b->nheld + 1));
 	TimestampTz *dues = palloc(sizeof(TimestampTz) * (b->nheld + 1));
 	int			nsup = 0;
 	int			n = 0;
@@ -1149,6 +1157,8 @@ record_held_rows(Batch *b, const int64 *row_delay, Batch *inflight)
 				messages[n] = psprintf("a newer value of this record and field (outbox row %lld) failed with %s",
 									   (long long) b->rows[held->rep].id,
 									   o->code ? o->code : "an error");
+			/* the owner is gone: so is the right to requeue its older rows */
+			codes[n] = (o->code && strcmp(o->code, "NO_OWNER") == 0) ? "NO_OWNER" : "NEWER_VALUE_FAILED";
 			n++;
 		}
 	}
@@ -1169,21 +1179,24 @@ record_held_rows(Batch *b, const int64 *row_delay, Batch *inflight)
 	}
 	if (n > 0)
 	{
-		Oid			types[4] = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID};
-		Datum		vals[4];
+		Oid			types[5] = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
+		TEXTARRAYOID};
+		Datum		vals[5];
 
 		vals[0] = worker_int8_array(ids, n);
 		vals[1] = worker_text_array(states, n);
 		vals[2] = worker_text_array(messages, n);
 		vals[3] = worker_timestamptz_array(dues, n);
+		vals[4] = worker_text_array(codes, n);
 		ret = SPI_execute_with_args(psprintf("UPDATE %s o SET state = u.state, attempts = o.attempts - 1,"
 											 " next_attempt_at = CASE WHEN u.state = 'pending' THEN u.due END,"
-											 " code = CASE WHEN u.state = 'failed' THEN 'NEWER_VALUE_FAILED' END,"
+											 " code = CASE WHEN u.state = 'failed' THEN u.code END,"
 											 " message = u.message, details = NULL"
-											 " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(id, state, message, due)"
+											 " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
+											 "                 pg_catalog.unnest($4), pg_catalog.unnest($5)) AS u(id, state, message, due, code)"
 											 " WHERE o.id = ANY ($1) AND o.id = u.id AND o.state = 'sending'",
 											 worker_qual("zcrm_outbox")),
-									4, types, vals, NULL, false, 0);
+									5, types, vals, NULL, false, 0);
 		if (ret != SPI_OK_UPDATE)
 			elog(ERROR, "recording held outbox rows failed: %s", SPI_result_code_string(ret));
 		pump(inflight);

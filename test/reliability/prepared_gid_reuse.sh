@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Review scratch: a PREPARE TRANSACTION that fails because its gid is in use
-# overwrites the report kept for the live prepared transaction of that gid
-# (wake_prepared.c zcrm_wake_remember_prepared runs at PRE_PREPARE, before
-# MarkAsPreparing refuses the gid).  COMMIT PREPARED then reports the failed
-# transaction's lowest id instead of the real one, the older change is only
-# found by the audit, after the newer one was sent, and it overwrites it.
+# A PREPARE TRANSACTION refused because its gid is in use (PostgreSQL checks
+# the gid after the PRE_PREPARE callbacks) must not replace the report kept
+# for the live prepared transaction of that gid: COMMIT PREPARED reports the
+# real transaction's rows, and the older change is superseded by (or sent
+# before) the newer one that waited for its lock, never sent after it.
+# Found by review; failed before the fix (the CRM ended with A-old).
 set -u
 . "$(dirname "$0")/helpers.bash"
 . "$(dirname "$0")/owners_common.bash"

@@ -1,13 +1,10 @@
 #!/usr/bin/env bash
-# Review scratch.
-#  a. zcrm_outbox_retry supersedes a failed row as soon as a newer row of its
-#     owner is merely pending (README: "pending, sending or sent"), before
-#     that newer row has been sent.  When the newer value then fails for
-#     good, the older value is lost: superseded, never requeued, never sent.
-#     (The intended rule: superseded only once the newer row was sent.)
-#  b. a dropped owner's rows: the newest fails NO_OWNER, but the older rows
-#     held behind it fail NEWER_VALUE_FAILED, which zcrm_outbox_retry
-#     requeues (README: NO_OWNER work "never requeued").
+# zcrm_outbox_retry's rules (found by review; both failed before the fix):
+#  a. a failed row is superseded only once a newer row of its owner was
+#     sent, not while that one is pending: when the newer value then fails
+#     for good, the older one is still there to requeue and send;
+#  b. a dropped owner's rows: the newest fails NO_OWNER and so do the older
+#     rows held behind it; zcrm_outbox_retry requeues none of them.
 set -u
 . "$(dirname "$0")/helpers.bash"
 . "$(dirname "$0")/owners_common.bash"
