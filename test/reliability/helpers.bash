@@ -41,6 +41,34 @@ wait_sql() {
 	return 1
 }
 
+# sessions kept open beside this script's own: open_session NAME;
+# say NAME SQL; await NAME WORD (the session has run everything said
+# before); close_session NAME
+open_session() {
+	rm -f "$ZCRM_TEST_TMP/$1.in"
+	mkfifo "$ZCRM_TEST_TMP/$1.in"
+	psql -X -q -At -v ON_ERROR_STOP=1 <"$ZCRM_TEST_TMP/$1.in" >"$ZCRM_TEST_TMP/$1.out" 2>&1 &
+	eval "exec {fd_$1}>\"\$ZCRM_TEST_TMP/$1.in\""
+}
+say() { local fd="fd_$1"; echo "$2" >&"${!fd}"; }
+await() {
+	local deadline=$((SECONDS + 30))
+	say "$1" "SELECT '$2';"
+	while [ $SECONDS -lt $deadline ]; do
+		grep -qx "$2" "$ZCRM_TEST_TMP/$1.out" && return 0
+		sleep 0.1
+	done
+	echo "# session $1 did not get to '$2'; its output:" >&2
+	sed 's/^/#   /' "$ZCRM_TEST_TMP/$1.out" >&2
+	return 1
+}
+close_session() {
+	local fd="fd_$1"
+	say "$1" '\q'
+	eval "exec ${!fd}>&-"
+	rm -f "$ZCRM_TEST_TMP/$1.in"
+}
+
 # summary: the tally; also a check that the worker hit no ERROR in a round
 # (a round's ERROR is recovered from, rows are sent again, and a test could
 # pass over a broken statement); a script that provokes them on purpose

@@ -41,30 +41,7 @@ setting() {
 	sleep 0.3
 }
 
-# sessions kept open beside this script's own: open_session NAME;
-# say NAME SQL; await NAME WORD (the session has run everything said
-# before); close_session NAME
-open_session() {
-	mkfifo "$ZCRM_TEST_TMP/$1.in"
-	psql -X -q -At -v ON_ERROR_STOP=1 <"$ZCRM_TEST_TMP/$1.in" >"$ZCRM_TEST_TMP/$1.out" 2>&1 &
-	eval "exec {fd_$1}>\"\$ZCRM_TEST_TMP/$1.in\""
-}
-say() { local fd="fd_$1"; echo "$2" >&"${!fd}"; }
-await() {
-	local deadline=$((SECONDS + 30))
-	say "$1" "SELECT '$2';"
-	while [ $SECONDS -lt $deadline ]; do
-		grep -qx "$2" "$ZCRM_TEST_TMP/$1.out" && return 0
-		sleep 0.1
-	done
-	return 1
-}
-close_session() {
-	local fd="fd_$1"
-	say "$1" '\q'
-	eval "exec ${!fd}>&-"
-	rm -f "$ZCRM_TEST_TMP/$1.in"
-}
+# open_session, say, await, close_session: helpers.bash
 
 # newer_wins NAME RECORD: queue a newer City of the record and let the
 # slowed sandbox go; the record's older row ends superseded, never sent

@@ -59,30 +59,4 @@ outbox_rows() {
 	psql -X -P pager=off -c "SELECT id, owner, record_id, field, value, state, attempts, code, left(message, 120) AS message, sent_at FROM zcrm_outbox WHERE $1 ORDER BY id"
 }
 
-# sessions kept open beside this script's own: open_session NAME;
-# say NAME SQL; await NAME WORD (the session has run everything said
-# before); close_session NAME
-open_session() {
-	rm -f "$ZCRM_TEST_TMP/$1.in"
-	mkfifo "$ZCRM_TEST_TMP/$1.in"
-	psql -X -q -At -v ON_ERROR_STOP=1 <"$ZCRM_TEST_TMP/$1.in" >"$ZCRM_TEST_TMP/$1.out" 2>&1 &
-	eval "exec {fd_$1}>\"\$ZCRM_TEST_TMP/$1.in\""
-}
-say() { local fd="fd_$1"; echo "$2" >&"${!fd}"; }
-await() {
-	local deadline=$((SECONDS + 30))
-	say "$1" "SELECT '$2';"
-	while [ $SECONDS -lt $deadline ]; do
-		grep -qx "$2" "$ZCRM_TEST_TMP/$1.out" && return 0
-		sleep 0.1
-	done
-	echo "# session $1 did not get to '$2'; its output:" >&2
-	sed 's/^/#   /' "$ZCRM_TEST_TMP/$1.out" >&2
-	return 1
-}
-close_session() {
-	local fd="fd_$1"
-	say "$1" '\q'
-	eval "exec ${!fd}>&-"
-	rm -f "$ZCRM_TEST_TMP/$1.in"
-}
+# open_session, say, await, close_session: in helpers.bash
